@@ -209,6 +209,109 @@ public final class OnnxModels {
         .build();
   }
 
+  // ---------------------------------------------------------------- compute-heavy models
+
+  /**
+   * A multi-layer perceptron: input {@code x} FLOAT {@code [N, in]}, then per layer
+   * {@code MatMul -> Add} with {@code Relu} after every hidden layer (none after the last),
+   * output {@code y} FLOAT {@code [N, out]}. For example {@code mlp(256, new int[] {512,
+   * 512}, 16, seed)}. Weights are He-uniform, biases in [-0.1, 0.1), all from {@code seed};
+   * {@link #mlpPredict} is the plain-Java reference.
+   */
+  public static byte[] mlp(int in, int[] hidden, int out, long seed) {
+    Mlp m = Mlp.of(in, hidden, out, seed);
+    GraphBuilder g = graph("mlp").input("x", FLOAT, -1, in).output("y", FLOAT, -1, out);
+    String current = "x";
+    for (int l = 0; l < m.layers(); l++) {
+      boolean last = l == m.layers() - 1;
+      g.initializer("w" + l, m.weights().get(l), m.sizes()[l], m.sizes()[l + 1]);
+      g.initializer("b" + l, m.biases().get(l), m.sizes()[l + 1]);
+      g.node("MatMul", List.of(current, "w" + l), List.of("matmul" + l));
+      String added = last ? "y" : "add" + l;
+      g.node("Add", List.of("matmul" + l, "b" + l), List.of(added));
+      if (!last) {
+        g.node("Relu", List.of(added), List.of("relu" + l));
+        current = "relu" + l;
+      }
+    }
+    return g.build();
+  }
+
+  /**
+   * The reference for {@link #mlp}: row-major {@code x} ({@code N * in} floats) to
+   * row-major {@code y} ({@code N * out}), accumulated in double (ONNX Runtime agrees within
+   * 1e-4 relative).
+   */
+  public static float[] mlpPredict(int in, int[] hidden, int out, long seed, float[] x) {
+    return Mlp.of(in, hidden, out, seed).predict(x);
+  }
+
+  /**
+   * An {@code ai.onnx.ml} TreeEnsembleRegressor of {@code trees} complete binary trees of
+   * {@code depth} levels ({@code 1..20}) of {@code BRANCH_LEQ} splits: input {@code x}
+   * FLOAT {@code [N, features]}, output {@code y} FLOAT {@code [N, 1]}, the sum of one leaf
+   * weight per tree. Split features, thresholds (in [-1, 1), so use inputs of that range)
+   * and leaf weights (in [-1, 1) / sqrt(trees)) come from {@code seed};
+   * {@link #treeEnsemblePredict} is the plain-Java reference. 300 trees of depth 8 over 32
+   * features (153,300 nodes) build in well under a second.
+   */
+  public static byte[] treeEnsemble(int trees, int depth, int features, long seed) {
+    TreeEnsemble t = TreeEnsemble.of(trees, depth, features, seed);
+    return graph("tree_ensemble")
+        .input("x", FLOAT, -1, features)
+        .output("y", FLOAT, -1, 1)
+        .node(ML_DOMAIN, "TreeEnsembleRegressor", List.of("x"), List.of("y"), t.attributes())
+        .build();
+  }
+
+  /**
+   * The reference for {@link #treeEnsemble}: row-major {@code x} ({@code N * features}
+   * floats) to {@code y} ({@code N} floats), summed in double (ONNX Runtime, summing in float, agrees
+   * within 1e-4).
+   */
+  public static float[] treeEnsemblePredict(int trees, int depth, int features, long seed, float[] x) {
+    return TreeEnsemble.of(trees, depth, features, seed).predict(x);
+  }
+
+  /**
+   * A model whose serialized size is {@code approxBytes} (within a few bytes, 1 byte to
+   * 2 GiB - 1, protobuf's limit), for archive and loading benchmarks: one big FLOAT
+   * initializer {@code weights} of about {@code approxBytes / 4} elements and
+   * {@code y = Gather(weights, index)}: input {@code index} INT64 {@code [N]}, output
+   * {@code y} FLOAT {@code [N]}. {@code weights[i]} is {@link #largeModelWeight(long, long)
+   * largeModelWeight(seed, i)}; the element count is in the model metadata under
+   * {@code weight_count}. Holds the model in memory once; {@link #writeLargeModel} streams
+   * it instead.
+   */
+  public static byte[] largeModel(long approxBytes, long seed) {
+    return LargeModel.ofApproxBytes(approxBytes, seed).toByteArray();
+  }
+
+  /**
+   * Writes {@link #largeModel(long, long) largeModel(approxBytes, seed)} to {@code file}
+   * (parent directories created) by streaming, in constant memory, and returns the file.
+   */
+  public static Path writeLargeModel(Path file, long approxBytes, long seed) {
+    LargeModel model = LargeModel.ofApproxBytes(approxBytes, seed);
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      try (OutputStream out = Files.newOutputStream(file)) {
+        model.writeTo(out);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write ONNX model to " + file, e);
+    }
+    return file;
+  }
+
+  /** The value of {@code weights[index]} in {@link #largeModel}: a hash of (seed, index) in [-1, 1). */
+  public static float largeModelWeight(long seed, long index) {
+    return LargeModel.weight(seed, index);
+  }
+
   /**
    * {@code count} deterministic floats uniform in [-1, 1) from {@code seed}: handy inputs
    * for the models above.
@@ -223,7 +326,7 @@ public final class OnnxModels {
   public static final class Attr {
     final AttributeProto proto;
 
-    private Attr(AttributeProto proto) {
+    Attr(AttributeProto proto) {
       this.proto = proto;
     }
 
