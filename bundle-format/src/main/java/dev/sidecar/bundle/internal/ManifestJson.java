@@ -43,8 +43,7 @@ public final class ManifestJson {
       .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
   private static final ObjectWriter WRITER = MAPPER.writer(new DefaultPrettyPrinter()
-      .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-      .withArrayIndenter(new DefaultIndenter("  ", "\n")));
+      .withObjectIndenter(new DefaultIndenter("  ", "\n")));
 
   private ManifestJson() {
   }
