@@ -193,8 +193,7 @@ public final class ManifestJson {
       if (!ln.isObject()) {
         throw r.error("labels", "expected an object");
       }
-      for (Iterator<Map.Entry<String, JsonNode>> it = ln.fields(); it.hasNext();) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : ln.properties()) {
         labels.put(e.getKey(), r.text(ln, e.getKey(), "labels." + e.getKey()));
       }
     }
