@@ -164,6 +164,27 @@ class BuildValidationTest {
   }
 
   @Test
+  void seriesFeedsAnNx1InputAndOmittedOutputsComeFromTheModel() throws Exception {
+    Path yaml = specWithModel("series", OnnxModels.columnsSum("x"),
+        "  - name: s\n    input: {kind: series, column: value, model_input: x}\n");
+    ApiSpec api = build(yaml).manifest().api("s");
+    assertEquals(List.of(new ColumnSpec("value", DType.FLOAT32, List.of(-1L), "x")),
+        api.input().columns());
+    assertEquals(List.of(new OutputSpec("sum", "sum", DType.FLOAT32, List.of(-1L, 1L),
+        List.of())), api.outputs());
+
+    Path iris = TestBundles.spec(tmp.resolve("iris-all"), TestBundles.irisYaml("iris",
+        "    input: {kind: tensor, column: f}\n"));
+    ApiSpec all = BundleBuilder.fromSpec(iris).createdAt(TestBundles.T0)
+        .build(tmp.resolve("all.bundle")).manifest().api("classify");
+    assertEquals(List.of(new ColumnSpec("f", DType.FLOAT32, List.of(-1L, 4L), "input")),
+        all.input().columns());
+    assertEquals(List.of(new OutputSpec("label", "label", DType.INT64, List.of(-1L), List.of()),
+        new OutputSpec("probabilities", "probabilities", DType.FLOAT32, List.of(-1L, 3L),
+            List.of())), all.outputs());
+  }
+
+  @Test
   void everyDtypeResolvesFromTheModelAndPassesTheSmokeInference() throws Exception {
     for (DType t : DType.values()) {
       Path yaml = specWithModel("id-" + t.id(), OnnxModels.identity(t.onnxType(), -1),
