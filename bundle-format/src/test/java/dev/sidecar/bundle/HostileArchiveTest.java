@@ -207,6 +207,13 @@ class HostileArchiveTest {
   }
 
   @Test
+  void aPathUsedAsFileAndDirectoryIsRefused() {
+    assertRefused(archive("clash", manifestEntry(List.of(fileEntry("a", HELLO),
+        fileEntry("a/b", HELLO))), modelEntry(), Entry.file("a", HELLO), Entry.file("a/b", HELLO)),
+        "'a' is listed as a file and as the directory of 'a/b'");
+  }
+
+  @Test
   void tamperedUnpackedDirectoryIsRefusedByOpen() throws Exception {
     Path ok = archive("ok2", manifestEntry(List.of(fileEntry("notes.txt", HELLO))), modelEntry(),
         Entry.file("notes.txt", HELLO));

@@ -225,6 +225,15 @@ public final class ManifestJson {
       files.add(fe);
     }
 
+    for (FileEntry f : files) {
+      for (int cut = f.path().indexOf('/'); cut > 0; cut = f.path().indexOf('/', cut + 1)) {
+        if (byPath.containsKey(f.path().substring(0, cut))) {
+          throw r.error("files", "'" + f.path().substring(0, cut) + "' is listed as a file and"
+              + " as the directory of '" + f.path() + "'");
+        }
+      }
+    }
+
     List<ModelEntry> models = new ArrayList<>();
     Set<String> modelNames = new HashSet<>();
     JsonNode mn = r.array(root, "models", "models");
