@@ -669,7 +669,7 @@ final class ApiEndpoint implements AutoCloseable {
     ByteBuffer[] src = new ByteBuffer[k];
     int[] rowBytes = new int[k];
     for (int i = 0; i < k; i++) {
-      src[i] = ((ByteString) sources[feed.sources()[i]]).asReadOnlyByteBuffer();
+      src[i] = ((ByteString) sources[feed.sources()[i]]).asReadOnlyByteBuffer().order(dst.order());
       rowBytes[i] = (int) (feed.srcElems()[i] * bs);
     }
     for (int r = rowStart; r < rowStart + rowCount; r++) {

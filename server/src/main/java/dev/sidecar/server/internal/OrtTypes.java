@@ -25,8 +25,25 @@ final class OrtTypes {
     }
   }
 
-  /** The dtype of an ONNX Runtime tensor, by its ONNX element type number. */
+  /**
+   * The dtype of an ONNX Runtime tensor (ONNX Runtime's Java enum numbers its element types in
+   * its own order, so the mapping goes by name).
+   */
   static DType dtypeOf(TensorInfo info) {
-    return DType.fromOnnx(info.onnxType.value);
+    switch (info.onnxType) {
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL: return DType.BOOL;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8: return DType.INT8;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16: return DType.INT16;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return DType.INT32;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return DType.INT64;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8: return DType.UINT8;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: return DType.FLOAT16;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: return DType.FLOAT32;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return DType.FLOAT64;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING: return DType.STRING;
+      default:
+        throw new IllegalArgumentException("unsupported ONNX element type " + info.onnxType
+            + ", expected one of " + java.util.Arrays.toString(DType.values()));
+    }
   }
 }
