@@ -218,7 +218,7 @@ public final class ArchiveReader {
 
   private static GzipCompressorInputStream gzip(InputStream in, String src) {
     try {
-      return new GzipCompressorInputStream(in, false);
+      return new GzipCompressorInputStream(in); // one member: data after it is refused
     } catch (IOException e) {
       throw new BundleException(src + ": not a sidecar bundle (not gzip-compressed): "
           + e.getMessage());
