@@ -43,8 +43,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  *
  * Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
- * (default 1), {@code --model mlp|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
- * 64-feature, 8-class logistic regression), {@code --transport tcp|uds} (default tcp),
+ * (default 1), {@code --model mlp|wide|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
+ * 64-feature, 8-class logistic regression; wide = a 1024-2048-2048-16 MLP whose 25 MB of weights
+ * make every model call cost about the same for 1 or 16 rows), {@code --transport tcp|uds} (default tcp),
  * {@code --callers 1,4,16,64}, {@code --max-latency-ms N} (default 5), {@code --max-batch N}
  * (default 64), {@code --chunk N} rows per stream message (default 256), {@code --intra-op-threads
  * N} (default 1).
@@ -71,10 +72,16 @@ public final class ServerBenchmark {
   public static void main(String[] argv) throws Exception {
     Config cfg = parse(argv);
     Path work = Files.createTempDirectory("sidecar-bench");
-    int features = cfg.model().equals("linear") ? 64 : 256;
-    byte[] onnx = cfg.model().equals("linear")
-        ? OnnxModels.linearClassifier("x", features, 8, 1)
-        : OnnxModels.mlp(256, new int[] {512, 512}, 16, 1);
+    int features = switch (cfg.model()) {
+      case "linear" -> 64;
+      case "wide" -> 1024;
+      default -> 256;
+    };
+    byte[] onnx = switch (cfg.model()) {
+      case "linear" -> OnnxModels.linearClassifier("x", features, 8, 1);
+      case "wide" -> OnnxModels.mlp(1024, new int[] {2048, 2048}, 16, 1);
+      default -> OnnxModels.mlp(256, new int[] {512, 512}, 16, 1);
+    };
     String outputs = cfg.model().equals("linear")
         ? "      - {name: label, from: label}\n      - {name: probabilities, from: probabilities,"
             + " shape: [-1, 8]}\n"
@@ -321,8 +328,8 @@ public final class ServerBenchmark {
         default -> throw new IllegalArgumentException("unknown option " + argv[i]);
       }
     }
-    if (!model.equals("mlp") && !model.equals("linear")) {
-      throw new IllegalArgumentException("--model must be mlp or linear");
+    if (!List.of("mlp", "wide", "linear").contains(model)) {
+      throw new IllegalArgumentException("--model must be mlp, wide or linear");
     }
     return new Config(seconds, warmup, model, transport, callers, maxLatency, maxBatch, chunk,
         intra);

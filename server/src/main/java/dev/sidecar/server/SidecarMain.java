@@ -93,20 +93,13 @@ public final class SidecarMain {
     }
   }
 
+  /**
+   * SIGTERM and SIGINT run shutdown hooks; ours drains the server and then halts with status 0
+   * (a JVM ending on a signal would otherwise exit 143).
+   */
   private static void installStopSignals(ModelServer server) {
-    boolean handled = false;
-    try {
-      for (String name : new String[] {"TERM", "INT"}) {
-        sun.misc.Signal.handle(new sun.misc.Signal(name),
-            sig -> new Thread(() -> stop(server, "SIG" + sig.getName()), "sidecar-stop").start());
-      }
-      handled = true;
-    } catch (IllegalArgumentException | LinkageError e) {
-      LOG.warn("cannot handle signals ({}); relying on a shutdown hook", e.toString());
-    }
-    if (!handled) {
-      Runtime.getRuntime().addShutdownHook(new Thread(server::close, "sidecar-shutdown"));
-    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(server, "shutdown signal"),
+        "sidecar-shutdown"));
   }
 
   private static void watchParent(ModelServer server, long pid) {

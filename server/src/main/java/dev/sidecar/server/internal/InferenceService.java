@@ -1,5 +1,6 @@
 package dev.sidecar.server.internal;
 
+import com.google.protobuf.ByteString;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
@@ -19,6 +20,7 @@ import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
@@ -147,9 +149,9 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     }
   }
 
-  private static com.google.protobuf.ByteString[] emptyParts(InferCall call) {
-    com.google.protobuf.ByteString[] p = new com.google.protobuf.ByteString[call.outputs.size()];
-    java.util.Arrays.fill(p, com.google.protobuf.ByteString.EMPTY);
+  private static ByteString[] emptyParts(InferCall call) {
+    ByteString[] p = new ByteString[call.outputs.size()];
+    Arrays.fill(p, ByteString.EMPTY);
     return p;
   }
 
