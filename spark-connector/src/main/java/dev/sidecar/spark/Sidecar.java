@@ -64,8 +64,8 @@ public final class Sidecar {
     var info = inspect(archive);
     ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
         options);
-    ScoringPlan plan = checked.withShippedFileName(BundleShipper.ship(
-        df.sparkSession().sparkContext(), archive, info.manifest().name(), info.digest()));
+    ScoringPlan plan = checked.shippedAs(BundleShipper.ship(df.sparkSession().sparkContext(),
+        archive, info.manifest().name(), info.digest()));
     return df.mapPartitions(new ScoringFunction(plan), Encoders.row(plan.outputSchema()));
   }
 

@@ -68,12 +68,19 @@ class ColumnKindsTest {
           Arrays.asList(i % 2 == 0, true),
           (float) i, (long) (2 * i), i * 0.5));
     }
-    df = spark.createDataFrame(rows, schema).repartition(3);
+    df = spark.createDataFrame(rows, schema).repartition(3).cache();
   }
 
   @AfterAll
   static void stop() {
     spark.stop();
+  }
+
+  /** Collected and sorted by id on the driver (no shuffle). */
+  private static List<Row> byId(Dataset<Row> d) {
+    List<Row> rows = new ArrayList<>(d.collectAsList());
+    rows.sort(java.util.Comparator.comparingInt(r -> r.getInt(0)));
+    return rows;
   }
 
   private static Dataset<Row> scored(String api) {
@@ -104,7 +111,7 @@ class ColumnKindsTest {
   @Test
   void everyScalarKindRoundTrips() {
     for (String api : List.of("f32", "f64", "i8", "u8", "i16", "i32", "i64", "bool", "str", "f16")) {
-      List<Row> rows = scored(api).orderBy("id").collectAsList();
+      List<Row> rows = byId(scored(api));
       assertEquals(N, rows.size(), api);
       for (Row r : rows) {
         int i = r.getInt(0);
@@ -132,9 +139,9 @@ class ColumnKindsTest {
   void integralColumnsAreCastToTheDeclaredDtype() {
     // i32 (IntegerType) into float32, int64 and int8 inputs.
     Dataset<Row> ints = df.selectExpr("id", "i32 as f32", "i32 as i64", "cast(id as long) as i8");
-    List<Row> f = Sidecar.runSpark(kinds.archive(), "f32", ints, OPTS).orderBy("id").collectAsList();
-    List<Row> l = Sidecar.runSpark(kinds.archive(), "i64", ints, OPTS).orderBy("id").collectAsList();
-    List<Row> b = Sidecar.runSpark(kinds.archive(), "i8", ints, OPTS).orderBy("id").collectAsList();
+    List<Row> f = byId(Sidecar.runSpark(kinds.archive(), "f32", ints, OPTS));
+    List<Row> l = byId(Sidecar.runSpark(kinds.archive(), "i64", ints, OPTS));
+    List<Row> b = byId(Sidecar.runSpark(kinds.archive(), "i8", ints, OPTS));
     for (int i = 0; i < N; i++) {
       assertEquals((float) (i * 100_000), f.get(i).getFloat(4));
       assertEquals((long) (i * 100_000), l.get(i).getLong(4));
@@ -144,11 +151,11 @@ class ColumnKindsTest {
 
   @Test
   void arraysAndVectorsRoundTrip() {
-    List<Row> arr = scored("f32x3_arr").orderBy("id").collectAsList();
-    List<Row> vec = scored("f32x3_vec").orderBy("id").collectAsList();
-    List<Row> longs = scored("i64x3").orderBy("id").collectAsList();
-    List<Row> strs = scored("strx2").orderBy("id").collectAsList();
-    List<Row> bools = scored("boolx2").orderBy("id").collectAsList();
+    List<Row> arr = byId(scored("f32x3_arr"));
+    List<Row> vec = byId(scored("f32x3_vec"));
+    List<Row> longs = byId(scored("i64x3"));
+    List<Row> strs = byId(scored("strx2"));
+    List<Row> bools = byId(scored("boolx2"));
     for (int i = 0; i < N; i++) {
       assertArrayEquals(new Object[] {i + 0.5f, i + 1.5f, i + 2.5f},
           arr.get(i).getList(arr.get(i).fieldIndex("f32x3_arr_out")).toArray(), "array row " + i);
@@ -167,7 +174,7 @@ class ColumnKindsTest {
 
   @Test
   void dataframeOfSeparateModelInputs() {
-    List<Row> rows = scored("sum").orderBy("id").collectAsList();
+    List<Row> rows = byId(scored("sum"));
     for (Row r : rows) {
       int i = r.getInt(0);
       assertEquals(i + 2f * i + i * 0.5f, r.getFloat(r.fieldIndex("sum_out")), 1e-6, "row " + i);

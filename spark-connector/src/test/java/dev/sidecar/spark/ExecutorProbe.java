@@ -33,7 +33,8 @@ public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
       .add("streams", DataTypes.LongType)
       .add("starts", DataTypes.IntegerType)
       .add("unpacks", DataTypes.IntegerType)
-      .add("jvm_pid", DataTypes.LongType);
+      .add("jvm_pid", DataTypes.LongType)
+      .add("fetches", DataTypes.IntegerType);
 
   private final SidecarKey key;
 
@@ -57,6 +58,6 @@ public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
         stats.map(StatsResponse::getPid).orElse(-1L), rows,
         stats.map(StatsResponse::getStreamsOpened).orElse(-1L),
         SidecarRegistry.get().starts(key), ExecutorBundles.unpacks(key.bundleDigest()),
-        ProcessHandle.current().pid())).iterator();
+        ProcessHandle.current().pid(), ExecutorBundles.fetches())).iterator();
   }
 }

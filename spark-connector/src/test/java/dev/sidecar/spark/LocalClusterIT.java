@@ -98,6 +98,8 @@ class LocalClusterIT {
           "executor " + executor + "'s sidecar served rows of job 2 too");
       assertTrue(two.getLong(4) >= 2, "streams from both jobs");
       assertTrue(two.getInt(6) <= 1, "executor " + executor + " unpacked at most once");
+      assertTrue(two.getInt(8) <= 1, "executor " + executor + " copied the archive at most once");
+      assertEquals(one.getInt(8), two.getInt(8), "job 2 copied nothing on executor " + executor);
       firstRows += one.getLong(3);
       secondRows += two.getLong(3);
       unpacks += two.getInt(6);

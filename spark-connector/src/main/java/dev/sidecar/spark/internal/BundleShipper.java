@@ -30,12 +30,20 @@ public final class BundleShipper {
   private BundleShipper() {
   }
 
-  /** Ships the archive unless this application already has it; returns the shipped file name. */
-  public static synchronized String ship(SparkContext sc, Path archive, String bundleName,
+  /**
+   * Where executors find a shipped archive: its name for {@code SparkFiles.get}, and the URI the
+   * driver serves it under (for sessions whose tasks do not see files added to the context).
+   */
+  public record Shipped(String fileName, String uri) {
+  }
+
+  /** Ships the archive unless this application already has it. */
+  public static synchronized Shipped ship(SparkContext sc, Path archive, String bundleName,
       String digest) {
     String fileName = BundleFiles.shippedFileName(bundleName, digest);
-    if (alreadyShipped(sc, fileName)) {
-      return fileName;
+    String uri = shippedUri(sc, fileName);
+    if (uri != null) {
+      return new Shipped(fileName, uri);
     }
     Path staged = stagingDir(sc).resolve(fileName);
     try {
@@ -53,18 +61,20 @@ public final class BundleShipper {
     }
     sc.addFile(staged.toUri().toString());
     LOG.info("shipping bundle archive {} to executors as {}", archive, fileName);
-    return fileName;
+    uri = shippedUri(sc, fileName);
+    return new Shipped(fileName, uri == null ? staged.toUri().toString() : uri);
   }
 
-  private static boolean alreadyShipped(SparkContext sc, String fileName) {
+  /** The URI under which the context serves {@code fileName}, or null when it was never added. */
+  private static String shippedUri(SparkContext sc, String fileName) {
     scala.collection.Iterator<String> files = sc.listFiles().iterator();
     while (files.hasNext()) {
       String f = files.next();
       if (f.endsWith("/" + fileName)) {
-        return true;
+        return f;
       }
     }
-    return false;
+    return null;
   }
 
   private static Path stagingDir(SparkContext sc) {

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkFiles;
 
 /**
@@ -22,6 +23,7 @@ public final class ExecutorBundles {
 
   private static final Map<String, Bundle> LOADED = new ConcurrentHashMap<>();
   private static final Map<String, AtomicInteger> UNPACKS = new ConcurrentHashMap<>();
+  private static final AtomicInteger FETCHES = new AtomicInteger();
 
   private ExecutorBundles() {
   }
@@ -46,9 +48,7 @@ public final class ExecutorBundles {
   private static Bundle unpack(ScoringPlan plan) {
     Path archive = Path.of(SparkFiles.get(plan.shippedFileName()));
     if (!Files.isRegularFile(archive)) {
-      throw new SidecarSparkException("the archive of bundle " + plan.bundleTag() + " ("
-          + plan.shippedFileName() + ") was not shipped to this executor: " + archive
-          + " does not exist");
+      archive = fetchFromDriver(plan);
     }
     var result = BundleArchive.unpackCached(archive, cacheRoot());
     Bundle b = result.bundle();
@@ -62,11 +62,64 @@ public final class ExecutorBundles {
     return b;
   }
 
+  /**
+   * Fetches the archive from the driver's file server into the cache when Spark did not place
+   * it among this task's files (Spark 4 runs a session's queries with the session's own file
+   * set, which does not include files added to the context outside it). Once per machine.
+   */
+  private static Path fetchFromDriver(ScoringPlan plan) {
+    Path dir = cacheRoot().resolve("archives");
+    Path target = dir.resolve(plan.shippedFileName());
+    if (Files.isRegularFile(target)) {
+      return target;
+    }
+    String uri = plan.shippedUri();
+    try {
+      Files.createDirectories(dir);
+      Path tmp = Files.createTempFile(dir, plan.shippedFileName(), ".part");
+      try {
+        if (uri.startsWith("file:")) {
+          Files.copy(Path.of(java.net.URI.create(uri)), tmp,
+              java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } else {
+          try (java.nio.channels.ReadableByteChannel in = SparkEnv.get().rpcEnv().openChannel(uri);
+              java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(tmp,
+                  java.nio.file.StandardOpenOption.WRITE,
+                  java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(1 << 16);
+            while (in.read(buf) >= 0) {
+              buf.flip();
+              while (buf.hasRemaining()) {
+                out.write(buf);
+              }
+              buf.clear();
+            }
+          }
+        }
+        Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+      FETCHES.incrementAndGet();
+      return target;
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new SidecarSparkException("the archive of bundle " + plan.bundleTag() + " ("
+          + plan.shippedFileName() + ") is not among this task's files and cannot be fetched"
+          + " from the driver at " + uri + ": " + e, e);
+    }
+  }
+
   /** Where bundles are unpacked on this machine. */
   public static Path cacheRoot() {
     String dir = System.getProperty(CACHE_DIR_PROPERTY);
     return dir != null ? Path.of(dir)
         : Path.of(System.getProperty("java.io.tmpdir"), "sidecar-cache");
+  }
+
+  /** How many archives this JVM fetched from the driver itself (see {@link #fetchFromDriver}). */
+  public static int fetches() {
+    return FETCHES.get();
   }
 
   /** How many times this JVM unpacked the bundle with {@code digest} (0 when another did). */

@@ -7,11 +7,11 @@ import org.apache.spark.sql.types.StructType;
 
 /**
  * Everything a task needs to score a partition, decided on the driver: which bundle (by digest
- * and the name Spark ships its archive under), which API, how input fields map to tensors,
+ * and the name and URI Spark ships its archive under), which API, how input fields map to tensors,
  * which input fields are kept, the output schema and the options.
  */
 public record ScoringPlan(String bundleTag, String bundleDigest, String shippedFileName,
-    String api, List<InputColumn> inputs, List<OutputColumn> outputs, int[] keptFields,
+    String shippedUri, String api, List<InputColumn> inputs, List<OutputColumn> outputs, int[] keptFields,
     StructType outputSchema, RunOptions options) implements Serializable {
   public ScoringPlan {
     inputs = List.copyOf(inputs);
@@ -19,10 +19,10 @@ public record ScoringPlan(String bundleTag, String bundleDigest, String shippedF
     keptFields = keptFields.clone();
   }
 
-  /** The same plan with the name Spark ships the bundle's archive under. */
-  public ScoringPlan withShippedFileName(String fileName) {
-    return new ScoringPlan(bundleTag, bundleDigest, fileName, api, inputs, outputs, keptFields,
-        outputSchema, options);
+  /** The same plan with the name and URI Spark ships the bundle's archive under. */
+  public ScoringPlan shippedAs(BundleShipper.Shipped shipped) {
+    return new ScoringPlan(bundleTag, bundleDigest, shipped.fileName(), shipped.uri(), api,
+        inputs, outputs, keptFields, outputSchema, options);
   }
 
   /** Identifies the sidecar that serves this plan within one JVM. */

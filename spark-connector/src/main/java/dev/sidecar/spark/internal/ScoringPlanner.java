@@ -90,7 +90,7 @@ public final class ScoringPlanner {
       throw new SidecarSparkException(where + " cannot score this DataFrame: "
           + String.join("; ", problems) + ". DataFrame schema: " + schema.simpleString());
     }
-    return new ScoringPlan(manifest.tag(), digest, "", api.name(), inputs, outputs,
+    return new ScoringPlan(manifest.tag(), digest, "", "", api.name(), inputs, outputs,
         kept, new StructType(outFields.toArray(new StructField[0])), options);
   }
 

@@ -188,7 +188,9 @@ final class SidecarProcess implements SidecarHandle {
       int start = Math.max(from > 0 ? 1 : 0, lines.length - TAIL_LINES);
       StringBuilder s = new StringBuilder();
       for (int i = start; i < lines.length; i++) {
-        s.append("  | ").append(lines[i]).append('\n');
+        if (!lines[i].isBlank()) {
+          s.append("  | ").append(lines[i]).append('\n');
+        }
       }
       return s.length() == 0 ? "  (stderr was empty)" : s.toString();
     } catch (IOException e) {
