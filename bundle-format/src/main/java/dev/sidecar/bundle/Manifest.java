@@ -23,6 +23,20 @@ public record Manifest(int formatVersion, String name, String version, Instant c
     files = List.copyOf(files);
   }
 
+  /**
+   * The canonical {@code manifest.json} text: sorted keys, two-space indentation, {@code \n}
+   * line ends. The bundle digest is the SHA-256 of its UTF-8 bytes.
+   */
+  public String toJson() {
+    return new String(dev.sidecar.bundle.internal.ManifestJson.write(this),
+        java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /** Parses and checks manifest.json bytes (refuses unknown format versions and keys). */
+  public static Manifest fromJson(byte[] json) {
+    return dev.sidecar.bundle.internal.ManifestJson.read(json, "manifest.json");
+  }
+
   /** {@code name:version}. */
   public String tag() {
     return name + ":" + version;

@@ -141,12 +141,7 @@ public final class ArchiveReader {
             if (!dest.startsWith(target)) {
               throw new BundleException(src + ": entry '" + name + "' escapes the target");
             }
-            Path parent = dest.getParent();
-            if (dirsMade.add(parent.toString())) {
-              Files.createDirectories(parent);
-            }
-            out = Files.newOutputStream(dest, StandardOpenOption.CREATE_NEW,
-                StandardOpenOption.WRITE);
+            out = create(dest, dirsMade);
           }
           int k;
           while ((k = tar.read(buf, 0, (int) Math.min(buf.length, f.size() - n + 1))) > 0) {
@@ -162,7 +157,7 @@ public final class ArchiveReader {
             }
             md.update(buf, 0, k);
             if (out != null) {
-              out.write(buf, 0, k);
+              write(out, buf, k, target.resolve(name));
             }
           }
         } finally {
@@ -208,6 +203,27 @@ public final class ArchiveReader {
     }
   }
 
+  /** Write failures are the disk's, not the archive's: say so. */
+  private static OutputStream create(Path dest, Set<String> dirsMade) {
+    try {
+      Path parent = dest.getParent();
+      if (dirsMade.add(parent.toString())) {
+        Files.createDirectories(parent);
+      }
+      return Files.newOutputStream(dest, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    } catch (IOException e) {
+      throw new BundleException("cannot write " + dest + ": " + e, e);
+    }
+  }
+
+  private static void write(OutputStream out, byte[] buf, int n, Path dest) {
+    try {
+      out.write(buf, 0, n);
+    } catch (IOException e) {
+      throw new BundleException("cannot write " + dest + ": " + e, e);
+    }
+  }
+
   private static InputStream open(Path archive) throws IOException {
     if (!Files.isRegularFile(archive)) {
       throw new BundleException(archive + ": " + (Files.exists(archive) ? "not a regular file"
@@ -218,7 +234,7 @@ public final class ArchiveReader {
 
   private static GzipCompressorInputStream gzip(InputStream in, String src) {
     try {
-      return new GzipCompressorInputStream(in, false);
+      return new GzipCompressorInputStream(in); // one member: data after it is refused
     } catch (IOException e) {
       throw new BundleException(src + ": not a sidecar bundle (not gzip-compressed): "
           + e.getMessage());

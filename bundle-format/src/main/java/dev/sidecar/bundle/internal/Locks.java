@@ -29,9 +29,13 @@ public final class Locks {
     try {
       Files.createDirectories(key.getParent());
       try (FileChannel ch = FileChannel.open(key, StandardOpenOption.CREATE,
-          StandardOpenOption.WRITE);
-          FileLock ignored = ch.lock()) {
-        return action.get();
+          StandardOpenOption.WRITE)) {
+        FileLock lock = ch.lock();
+        try {
+          return action.get();
+        } finally {
+          lock.release();
+        }
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot lock " + key + ": " + e.getMessage(), e);

@@ -43,8 +43,7 @@ public final class ManifestJson {
       .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
   private static final ObjectWriter WRITER = MAPPER.writer(new DefaultPrettyPrinter()
-      .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-      .withArrayIndenter(new DefaultIndenter("  ", "\n")));
+      .withObjectIndenter(new DefaultIndenter("  ", "\n")));
 
   private ManifestJson() {
   }
@@ -194,8 +193,7 @@ public final class ManifestJson {
       if (!ln.isObject()) {
         throw r.error("labels", "expected an object");
       }
-      for (Iterator<Map.Entry<String, JsonNode>> it = ln.fields(); it.hasNext();) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : ln.properties()) {
         labels.put(e.getKey(), r.text(ln, e.getKey(), "labels." + e.getKey()));
       }
     }
@@ -225,6 +223,15 @@ public final class ManifestJson {
         throw r.error(p + ".path", "file '" + path + "' is listed twice");
       }
       files.add(fe);
+    }
+
+    for (FileEntry f : files) {
+      for (int cut = f.path().indexOf('/'); cut > 0; cut = f.path().indexOf('/', cut + 1)) {
+        if (byPath.containsKey(f.path().substring(0, cut))) {
+          throw r.error("files", "'" + f.path().substring(0, cut) + "' is listed as a file and"
+              + " as the directory of '" + f.path() + "'");
+        }
+      }
     }
 
     List<ModelEntry> models = new ArrayList<>();

@@ -1,0 +1,414 @@
+package dev.sidecar.cli;
+
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sidecar.bundle.ApiSpec;
+import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleBuilder;
+import dev.sidecar.bundle.BundleException;
+import dev.sidecar.bundle.BundleInfo;
+import dev.sidecar.bundle.BundleStore;
+import dev.sidecar.bundle.ColumnSpec;
+import dev.sidecar.bundle.FileEntry;
+import dev.sidecar.bundle.Manifest;
+import dev.sidecar.bundle.ModelEntry;
+import dev.sidecar.bundle.OutputSpec;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code sidecar bundle ...}: build, list, inspect, export, import, delete, verify and tag. */
+@Command(name = "bundle",
+    mixinStandardHelpOptions = true,
+    description = "Build bundles and manage the local bundle store ($SIDECAR_HOME, default"
+        + " ~/.sidecar). A TAG is name, name:version, name:latest or name:ALIAS.",
+    subcommands = {
+        BundleCommand.Build.class,
+        BundleCommand.ListBundles.class,
+        BundleCommand.Inspect.class,
+        BundleCommand.Export.class,
+        BundleCommand.Import.class,
+        BundleCommand.Delete.class,
+        BundleCommand.Verify.class,
+        BundleCommand.Tag.class,
+    })
+final class BundleCommand implements Callable<Integer> {
+  @Spec
+  CommandLine.Model.CommandSpec spec;
+
+  /** Without a subcommand: the usage on stderr, exit code 2. */
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return SidecarCli.EXIT_USAGE;
+  }
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  static String json(Object node) {
+    try {
+      return JSON.writer(new DefaultPrettyPrinter()
+          .withObjectIndenter(new DefaultIndenter("  ", "\n"))).writeValueAsString(node);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The manifest as JSON with {@code tag} and {@code digest} added at the top. */
+  static ObjectNode infoJson(BundleInfo info, Map<String, String> aliases) {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("tag", info.tag());
+    root.put("digest", info.digest());
+    if (aliases != null) {
+      ArrayNode a = root.putArray("aliases");
+      aliases.forEach((alias, version) -> {
+        if (version.equals(info.manifest().version())) {
+          a.add(alias);
+        }
+      });
+    }
+    try {
+      root.setAll((ObjectNode) JSON.readTree(info.manifest().toJson()
+          .getBytes(StandardCharsets.UTF_8)));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return root;
+  }
+
+  /** {@code bundle build}. */
+  @Command(name = "build",
+      description = {"Build a bundle from a bundle.yaml: check every API against its ONNX model"
+          + " in ONNX Runtime, run a smoke inference, then write the archive.",
+          "Without --output the bundle is added to the store."})
+  static final class Build implements Callable<Integer> {
+    // Not mixinStandardHelpOptions: its -V/--version would clash with the bundle --version.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message"
+        + " and exit.")
+    boolean help;
+
+    @Parameters(index = "0", paramLabel = "BUNDLE_YAML", description = "The bundle.yaml to build.")
+    Path yaml;
+
+    @Option(names = "--version", paramLabel = "V",
+        description = "The bundle version. Default: the spec's version, else derived from the"
+            + " creation time (yyyyMMdd.HHmmss.<hash>).")
+    String version;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE",
+        description = "Write the archive to FILE instead of adding it to the store."
+            + " Default: add to the store.")
+    Path output;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleBuilder b = BundleBuilder.fromSpec(yaml);
+      if (version != null) {
+        b.version(version);
+      }
+      PrintWriter out = spec.commandLine().getOut();
+      if (output != null) {
+        BundleInfo info = b.build(output);
+        out.println("built " + info.tag() + " " + info.digest() + " -> " + output);
+      } else {
+        BundleStore store = storeOption.store();
+        BundleInfo info = b.buildInto(store);
+        out.println("built " + info.tag() + " " + info.digest() + " into " + store.home());
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle list}. */
+  @Command(name = "list", mixinStandardHelpOptions = true,
+      description = "List the bundles in the store, oldest first per name.")
+  static final class ListBundles implements Callable<Integer> {
+    @Option(names = "--json", description = "Print JSON (an array of manifests with tag,"
+        + " digest and aliases). Default: a table.")
+    boolean json;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleStore store = storeOption.store();
+      List<BundleInfo> all = store.list();
+      PrintWriter out = spec.commandLine().getOut();
+      if (json) {
+        ArrayNode arr = JSON.createArrayNode();
+        for (BundleInfo i : all) {
+          arr.add(infoJson(i, store.aliases(i.manifest().name())));
+        }
+        out.println(json(arr));
+      } else if (all.isEmpty()) {
+        out.println("no bundles in " + store.home());
+      } else {
+        String fmt = "%-24s %-24s %-20s %-19s %s%n";
+        out.printf(fmt, "NAME", "VERSION", "CREATED", "DIGEST", "ALIASES");
+        for (BundleInfo i : all) {
+          Manifest m = i.manifest();
+          StringBuilder aliases = new StringBuilder();
+          store.aliases(m.name()).forEach((a, v) -> {
+            if (v.equals(m.version())) {
+              aliases.append(aliases.length() == 0 ? "" : ",").append(a);
+            }
+          });
+          out.printf(fmt, m.name(), m.version(), m.createdAt(),
+              i.digest().substring(0, 19), aliases);
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle inspect}. */
+  @Command(name = "inspect", mixinStandardHelpOptions = true,
+      description = "Show a bundle's manifest: models, APIs with their input and output"
+          + " descriptors, files. A path to a .bundle file is read and verified.")
+  static final class Inspect implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TAG|FILE", description = "A store tag or a .bundle file.")
+    String target;
+
+    @Option(names = "--json", description = "Print the manifest as JSON, with tag and digest."
+        + " Default: text.")
+    boolean json;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleInfo info;
+      Map<String, String> aliases = null;
+      if (BundleStore.looksLikePath(target)) {
+        info = BundleArchive.inspect(storeOption.store().locateArchive(target));
+      } else {
+        BundleStore store = storeOption.store();
+        info = store.resolve(target);
+        aliases = store.aliases(info.manifest().name());
+      }
+      PrintWriter out = spec.commandLine().getOut();
+      if (json) {
+        out.println(json(infoJson(info, aliases)));
+      } else {
+        printText(out, info, aliases);
+      }
+      out.flush();
+      return 0;
+    }
+
+    private static void printText(PrintWriter out, BundleInfo info, Map<String, String> aliases) {
+      Manifest m = info.manifest();
+      out.println(m.tag() + "  " + info.digest());
+      out.println("created:      " + m.createdAt());
+      if (!m.description().isEmpty()) {
+        out.println("description:  " + m.description());
+      }
+      if (!m.labels().isEmpty()) {
+        out.println("labels:       " + new java.util.TreeMap<>(m.labels()));
+      }
+      if (aliases != null) {
+        List<String> mine = aliases.entrySet().stream()
+            .filter(e -> e.getValue().equals(m.version())).map(Map.Entry::getKey).toList();
+        if (!mine.isEmpty()) {
+          out.println("aliases:      " + String.join(", ", mine));
+        }
+      }
+      out.println("models:");
+      for (ModelEntry e : m.models()) {
+        out.println("  " + e.name() + "  " + e.path() + "  (" + e.format() + ", sha256 "
+            + e.sha256().substring(0, 12) + ")");
+      }
+      out.println("apis:");
+      for (ApiSpec a : m.apis()) {
+        out.println("  " + a.name() + "  (model " + a.model() + "; batching "
+            + (a.batching().enabled() ? "on, max " + a.batching().maxBatchSize() + " rows, "
+                + a.batching().maxLatencyMs() + " ms" : "off") + ")");
+        out.println("    input: " + a.input().kind().id()
+            + (a.input().packed() ? ", packed into model input '" + a.input().packedInput()
+                + "'" : ""));
+        for (ColumnSpec c : a.input().columns()) {
+          out.println("      " + c.name() + "  " + c.dtype().id() + " " + c.shape()
+              + (a.input().packed() ? "" : "  -> " + c.modelInput()));
+        }
+        out.println("    outputs:");
+        for (OutputSpec o : a.outputs()) {
+          out.println("      " + o.name() + "  " + o.columnDType().id() + " " + o.shape()
+              + "  <- " + o.modelOutput() + " (" + o.dtype().id() + ")"
+              + (o.classLabels().isEmpty() ? "" : "  labels " + o.classLabels()));
+        }
+      }
+      out.println("files:");
+      for (FileEntry f : m.files()) {
+        out.println("  " + f.path() + "  " + f.size() + " bytes");
+      }
+    }
+  }
+
+  /** {@code bundle export}. */
+  @Command(name = "export", mixinStandardHelpOptions = true,
+      description = "Copy a stored bundle's archive to a file.")
+  static final class Export implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TAG", description = "The bundle to export.")
+    String tag;
+
+    @Parameters(index = "1", paramLabel = "FILE", description = "Where to write the .bundle file.")
+    Path file;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleStore store = storeOption.store();
+      BundleInfo info = store.resolve(tag);
+      store.export(info.tag(), file);
+      spec.commandLine().getOut().println("exported " + info.tag() + " " + info.digest()
+          + " -> " + file);
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle import}. */
+  @Command(name = "import", mixinStandardHelpOptions = true,
+      description = "Verify a .bundle file and add it to the store (a no-op when the same"
+          + " bundle is already there).")
+  static final class Import implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "FILE", description = "The .bundle file to import.")
+    Path file;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleInfo info = storeOption.store().add(file);
+      spec.commandLine().getOut().println("imported " + info.tag() + " " + info.digest());
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle delete}. */
+  @Command(name = "delete", mixinStandardHelpOptions = true,
+      description = "Delete the version a tag resolves to, with the aliases pointing at it.")
+  static final class Delete implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TAG", description = "The bundle to delete.")
+    String tag;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleStore store = storeOption.store();
+      BundleInfo info = store.resolve(tag);
+      store.delete(info.tag());
+      spec.commandLine().getOut().println("deleted " + info.tag() + " " + info.digest());
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle verify}. */
+  @Command(name = "verify", mixinStandardHelpOptions = true,
+      description = "Read a bundle archive completely and check the manifest and every file's"
+          + " size and SHA-256.")
+  static final class Verify implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TAG|FILE", description = "A store tag or a .bundle file.")
+    String target;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleStore store = storeOption.store();
+      Path archive = store.locateArchive(target);
+      BundleInfo info = BundleArchive.inspect(archive);
+      if (!BundleStore.looksLikePath(target)) {
+        BundleInfo stored = store.resolve(target);
+        if (!stored.digest().equals(info.digest())) {
+          throw new BundleException(archive + ": digest " + info.digest()
+              + " differs from the stored manifest's " + stored.digest());
+        }
+      }
+      spec.commandLine().getOut().println("ok " + info.tag() + " " + info.digest() + " ("
+          + info.manifest().files().size() + " files verified)");
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+
+  /** {@code bundle tag}. */
+  @Command(name = "tag", mixinStandardHelpOptions = true,
+      description = "Point an alias (e.g. production, staging) at a stored version:"
+          + " 'sidecar bundle tag iris:1.0.0 production' makes iris:production resolve to it.")
+  static final class Tag implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "TAG", description = "The version to point at"
+        + " (name:version, or any tag resolving to one).")
+    String tag;
+
+    @Parameters(index = "1", paramLabel = "ALIAS", description = "The alias name.")
+    String alias;
+
+    @Mixin
+    StoreOption storeOption;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      BundleStore store = storeOption.store();
+      BundleInfo info = store.resolve(tag);
+      store.alias(info.manifest().name(), alias, info.manifest().version());
+      spec.commandLine().getOut().println(info.manifest().name() + ":" + alias + " -> "
+          + info.tag());
+      spec.commandLine().getOut().flush();
+      return 0;
+    }
+  }
+}

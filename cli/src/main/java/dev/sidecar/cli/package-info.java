@@ -1,0 +1,5 @@
+/**
+ * The {@code sidecar} command line: {@link dev.sidecar.cli.SidecarCli} is the root command;
+ * {@code bundle} builds, inspects, verifies and manages bundles in the local store.
+ */
+package dev.sidecar.cli;
