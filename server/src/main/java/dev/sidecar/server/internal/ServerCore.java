@@ -35,6 +35,7 @@ public final class ServerCore implements AutoCloseable {
   private final long startedAtMs = System.currentTimeMillis();
   private volatile long readyAtMs;
   private volatile boolean ready;
+  private boolean closed;
 
   /** Opens a session for every model the bundle's APIs use and checks every descriptor. */
   public ServerCore(Bundle bundle, ServerOptions options) {
@@ -165,15 +166,19 @@ public final class ServerCore implements AutoCloseable {
     close();
   }
 
+  /** Stops the batchers (failing what is queued) and closes the sessions; counters stay readable. */
   @Override
-  public void close() {
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    ready = false;
     for (ApiEndpoint ep : endpoints.values()) {
       ep.close();
     }
     for (ModelRuntime rt : runtimes.values()) {
       rt.close();
     }
-    endpoints.clear();
-    runtimes.clear();
   }
 }

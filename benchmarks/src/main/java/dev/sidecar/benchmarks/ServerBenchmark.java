@@ -1,0 +1,338 @@
+package dev.sidecar.benchmarks;
+
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleBuilder;
+import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
+import dev.sidecar.proto.inference.ModelInferRequest;
+import dev.sidecar.proto.inference.ModelStreamInferResponse;
+import dev.sidecar.proto.stats.ApiStats;
+import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
+import dev.sidecar.proto.stats.StatsRequest;
+import dev.sidecar.server.ModelServer;
+import dev.sidecar.server.ServerOptions;
+import dev.sidecar.server.SidecarChannels;
+import dev.sidecar.tensor.RawCodec;
+import dev.sidecar.testkit.OnnxModels;
+import io.grpc.ManagedChannel;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Measures the adaptive batcher: 1, 4, 16 and 64 concurrent callers each sending single-row
+ * unary requests in a closed loop, against the same model served with batching on and off,
+ * plus one chunked stream; prints throughput and latency percentiles as a Markdown table.
+ * Bounded in time: every cell runs a warm-up then a fixed measuring window.
+ *
+ * <pre>
+ * benchmarks/run-server-benchmark.sh --seconds 4 --model mlp --transport tcp
+ * </pre>
+ *
+ * Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
+ * (default 1), {@code --model mlp|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
+ * 64-feature, 8-class logistic regression), {@code --transport tcp|uds} (default tcp),
+ * {@code --callers 1,4,16,64}, {@code --max-latency-ms N} (default 5), {@code --max-batch N}
+ * (default 64), {@code --chunk N} rows per stream message (default 256), {@code --intra-op-threads
+ * N} (default 1).
+ */
+public final class ServerBenchmark {
+  private ServerBenchmark() {
+  }
+
+  private record Config(double seconds, double warmup, String model, String transport,
+      int[] callers, int maxLatencyMs, int maxBatch, int chunk, int intraOp) {
+  }
+
+  private record Cell(String mode, String load, long requests, long rows, double seconds,
+      double[] latMs, double meanBatch) {
+    double pct(double q) {
+      if (latMs.length == 0) {
+        return 0;
+      }
+      int i = (int) Math.ceil(q * latMs.length) - 1;
+      return latMs[Math.max(0, Math.min(latMs.length - 1, i))];
+    }
+  }
+
+  public static void main(String[] argv) throws Exception {
+    Config cfg = parse(argv);
+    Path work = Files.createTempDirectory("sidecar-bench");
+    int features = cfg.model().equals("linear") ? 64 : 256;
+    byte[] onnx = cfg.model().equals("linear")
+        ? OnnxModels.linearClassifier("x", features, 8, 1)
+        : OnnxModels.mlp(256, new int[] {512, 512}, 16, 1);
+    String outputs = cfg.model().equals("linear")
+        ? "      - {name: label, from: label}\n      - {name: probabilities, from: probabilities,"
+            + " shape: [-1, 8]}\n"
+        : "      - {name: y, from: y, shape: [-1, 16]}\n";
+    String api = "    model: m\n    input: {kind: tensor, column: x, model_input: x, dtype: float32,"
+        + " shape: [-1, " + features + "]}\n    outputs:\n" + outputs;
+    String yaml = "name: bench\nversion: \"1\"\nmodels:\n  - {name: m, path: m.onnx}\napis:\n"
+        + "  - name: batched\n" + api + "    batching: {enabled: true, max_batch_size: "
+        + cfg.maxBatch() + ", max_latency_ms: " + cfg.maxLatencyMs() + "}\n"
+        + "  - name: unbatched\n" + api + "    batching: {enabled: false}\n";
+    Path src = Files.createDirectories(work.resolve("src"));
+    Files.write(src.resolve("m.onnx"), onnx);
+    Files.writeString(src.resolve("bundle.yaml"), yaml);
+    BundleBuilder.fromSpec(src.resolve("bundle.yaml")).build(work.resolve("b.bundle"));
+    Bundle bundle = BundleArchive.unpack(work.resolve("b.bundle"), work.resolve("b"));
+
+    ModelServer.Builder sb = ModelServer.builder(bundle)
+        .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp()));
+    if (cfg.transport().equals("uds")) {
+      sb.unixSocket(work.resolve("bench.sock"));
+    } else {
+      sb.tcp("127.0.0.1", 0);
+    }
+    List<Cell> cells = new ArrayList<>();
+    try (ModelServer server = sb.start()) {
+      ManagedChannel ch = SidecarChannels.forTarget(server.target());
+      try {
+        System.err.printf(Locale.ROOT, "model %s, server %s, %.0f s per cell%n", cfg.model(),
+            server.target(), cfg.seconds());
+        for (int c : cfg.callers()) {
+          for (String mode : List.of("unbatched", "batched")) {
+            Cell cell = unary(ch, mode, c, features, cfg);
+            cells.add(cell);
+            System.err.println(row(cell));
+          }
+        }
+        Cell s = stream(ch, "batched", features, cfg);
+        cells.add(s);
+        System.err.println(row(s));
+        ApiStats b = stats(ch, "batched");
+        System.err.printf(Locale.ROOT, "batched API fitted cost model: %.3f ms + %.4f ms/row%n",
+            b.getFittedFixedMs(), b.getFittedPerRowMs());
+      } finally {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+    System.out.println("| mode | load | requests/s | rows/s | p50 ms | p95 ms | p99 ms |"
+        + " mean batch rows |");
+    System.out.println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (Cell c : cells) {
+      System.out.println(row(c));
+    }
+    for (int c : cfg.callers()) {
+      Cell off = cells.stream().filter(x -> x.mode().equals("unbatched")
+          && x.load().equals(c + " callers")).findFirst().orElseThrow();
+      Cell on = cells.stream().filter(x -> x.mode().equals("batched")
+          && x.load().equals(c + " callers")).findFirst().orElseThrow();
+      System.out.printf(Locale.ROOT, "%d callers: batching gives %.2fx the throughput%n", c,
+          (on.requests() / on.seconds()) / (off.requests() / off.seconds()));
+    }
+    deleteTree(work);
+  }
+
+  private static String row(Cell c) {
+    return String.format(Locale.ROOT, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.1f |",
+        c.mode(), c.load(), c.requests() / c.seconds(), c.rows() / c.seconds(), c.pct(0.50),
+        c.pct(0.95), c.pct(0.99), c.meanBatch());
+  }
+
+  private static ApiStats stats(ManagedChannel ch, String api) {
+    return SidecarStatsServiceGrpc.newBlockingStub(ch).stats(StatsRequest.getDefaultInstance())
+        .getApisList().stream().filter(a -> a.getApi().equals(api)).findFirst().orElseThrow();
+  }
+
+  /** {@code callers} threads, each sending single-row requests back to back. */
+  private static Cell unary(ManagedChannel ch, String api, int callers, int features,
+      Config cfg) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(callers);
+    try {
+      run(pool, ch, api, callers, features, cfg.warmup(), false);
+      ApiStats before = stats(ch, api);
+      long t0 = System.nanoTime();
+      List<double[]> lat = run(pool, ch, api, callers, features, cfg.seconds(), true);
+      double secs = (System.nanoTime() - t0) / 1e9;
+      ApiStats after = stats(ch, api);
+      double[] all = lat.stream().flatMapToDouble(Arrays::stream).sorted().toArray();
+      long batches = after.getBatches() - before.getBatches();
+      long rows = after.getRows() - before.getRows();
+      return new Cell(api, callers + " callers", all.length, all.length, secs, all,
+          batches == 0 ? 0 : (double) rows / batches);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private static List<double[]> run(ExecutorService pool, ManagedChannel ch, String api,
+      int callers, int features, double seconds, boolean keep) throws Exception {
+    long end = System.nanoTime() + (long) (seconds * 1e9);
+    CountDownLatch go = new CountDownLatch(1);
+    List<Future<double[]>> fs = new ArrayList<>();
+    for (int c = 0; c < callers; c++) {
+      int caller = c;
+      fs.add(pool.submit(() -> {
+        float[] x = OnnxModels.randomFloats(features, caller);
+        ModelInferRequest req = ModelInferRequest.newBuilder().setModelName(api)
+            .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("x")
+                .setDatatype("FP32").addShape(1).addShape(features))
+            .addRawInputContents(RawCodec.encodeFloats(x, 0, features)).build();
+        GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub =
+            GRPCInferenceServiceGrpc.newBlockingStub(ch);
+        double[] lat = new double[1024];
+        int n = 0;
+        go.await();
+        while (System.nanoTime() < end) {
+          long s = System.nanoTime();
+          stub.modelInfer(req);
+          double ms = (System.nanoTime() - s) / 1e6;
+          if (keep) {
+            if (n == lat.length) {
+              lat = Arrays.copyOf(lat, n * 2);
+            }
+            lat[n++] = ms;
+          }
+        }
+        return Arrays.copyOf(lat, n);
+      }));
+    }
+    go.countDown();
+    List<double[]> out = new ArrayList<>();
+    for (Future<double[]> f : fs) {
+      out.add(f.get());
+    }
+    return out;
+  }
+
+  /** One stream sending {@code chunk}-row messages with at most 8 in flight. */
+  private static Cell stream(ManagedChannel ch, String api, int features, Config cfg)
+      throws Exception {
+    streamFor(ch, api, features, cfg.chunk(), cfg.warmup());
+    ApiStats before = stats(ch, api);
+    long t0 = System.nanoTime();
+    double[] lat = streamFor(ch, api, features, cfg.chunk(), cfg.seconds());
+    double secs = (System.nanoTime() - t0) / 1e9;
+    ApiStats after = stats(ch, api);
+    Arrays.sort(lat);
+    long batches = after.getBatches() - before.getBatches();
+    long rows = after.getRows() - before.getRows();
+    return new Cell("batched", "1 stream, " + cfg.chunk() + "-row chunks", lat.length,
+        (long) lat.length * cfg.chunk(), secs, lat, batches == 0 ? 0 : (double) rows / batches);
+  }
+
+  private static double[] streamFor(ManagedChannel ch, String api, int features, int chunk,
+      double seconds) throws InterruptedException {
+    float[] x = OnnxModels.randomFloats(chunk * features, 42);
+    ModelInferRequest req = ModelInferRequest.newBuilder().setModelName(api)
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("x")
+            .setDatatype("FP32").addShape(chunk).addShape(features))
+        .addRawInputContents(RawCodec.encodeFloats(x, 0, x.length)).build();
+    long end = System.nanoTime() + (long) (seconds * 1e9);
+    int window = 8;
+    long[] sentAt = new long[1 << 20];
+    AtomicLong sent = new AtomicLong();
+    AtomicLong received = new AtomicLong();
+    List<Double> lat = new ArrayList<>();
+    CountDownLatch done = new CountDownLatch(1);
+    GRPCInferenceServiceGrpc.newStub(ch).modelStreamInfer(
+        new ClientResponseObserver<ModelInferRequest, ModelStreamInferResponse>() {
+          ClientCallStreamObserver<ModelInferRequest> out;
+          boolean closed;
+
+          @Override
+          public void beforeStart(ClientCallStreamObserver<ModelInferRequest> s) {
+            out = s;
+            s.setOnReadyHandler(this::pump);
+          }
+
+          synchronized void pump() {
+            while (!closed && out.isReady() && sent.get() - received.get() < window) {
+              if (System.nanoTime() >= end || sent.get() >= sentAt.length) {
+                if (sent.get() == received.get()) {
+                  closed = true;
+                  out.onCompleted();
+                }
+                return;
+              }
+              sentAt[(int) sent.get()] = System.nanoTime();
+              sent.incrementAndGet();
+              out.onNext(req);
+            }
+          }
+
+          @Override
+          public void onNext(ModelStreamInferResponse r) {
+            if (!r.getErrorMessage().isEmpty()) {
+              throw new IllegalStateException(r.getErrorMessage());
+            }
+            long i = received.getAndIncrement();
+            synchronized (lat) {
+              lat.add((System.nanoTime() - sentAt[(int) i]) / 1e6);
+            }
+            pump();
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            System.err.println("stream failed: " + t);
+            done.countDown();
+          }
+
+          @Override
+          public void onCompleted() {
+            done.countDown();
+          }
+        });
+    done.await((long) seconds + 60, TimeUnit.SECONDS);
+    synchronized (lat) {
+      return lat.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+  }
+
+  private static Config parse(String[] argv) {
+    double seconds = 4;
+    double warmup = 1;
+    String model = "mlp";
+    String transport = "tcp";
+    int[] callers = {1, 4, 16, 64};
+    int maxLatency = 5;
+    int maxBatch = 64;
+    int chunk = 256;
+    int intra = 1;
+    for (int i = 0; i + 1 < argv.length; i += 2) {
+      String v = argv[i + 1];
+      switch (argv[i]) {
+        case "--seconds" -> seconds = Double.parseDouble(v);
+        case "--warmup" -> warmup = Double.parseDouble(v);
+        case "--model" -> model = v;
+        case "--transport" -> transport = v;
+        case "--callers" -> callers = Arrays.stream(v.split(",")).mapToInt(Integer::parseInt)
+            .toArray();
+        case "--max-latency-ms" -> maxLatency = Integer.parseInt(v);
+        case "--max-batch" -> maxBatch = Integer.parseInt(v);
+        case "--chunk" -> chunk = Integer.parseInt(v);
+        case "--intra-op-threads" -> intra = Integer.parseInt(v);
+        default -> throw new IllegalArgumentException("unknown option " + argv[i]);
+      }
+    }
+    if (!model.equals("mlp") && !model.equals("linear")) {
+      throw new IllegalArgumentException("--model must be mlp or linear");
+    }
+    return new Config(seconds, warmup, model, transport, callers, maxLatency, maxBatch, chunk,
+        intra);
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    try (var s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}
