@@ -251,6 +251,7 @@ public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
     }
     freeBuffers.add(c.buffers);
     c.buffers = null;
+    ScoringStats.scored(c.count);
   }
 
   /** A task-failing error about the transport: says what the sidecar's state and stderr are. */

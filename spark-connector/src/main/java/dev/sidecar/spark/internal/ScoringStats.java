@@ -5,11 +5,13 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * High-water marks of this JVM's partition scorers: the most requests ever unanswered on one
  * stream and the most input rows one scorer ever held. They show that memory stays bounded by
- * {@code chunksInFlight} and {@code chunkRows}, whatever the partition size.
+ * {@code chunksInFlight} and {@code chunkRows}, whatever the partition size. Also counts the
+ * rows scored in this JVM, which {@code sidecar run} shows as progress.
  */
 public final class ScoringStats {
   private static final AtomicLong MAX_IN_FLIGHT = new AtomicLong();
   private static final AtomicLong MAX_ROWS_HELD = new AtomicLong();
+  private static final AtomicLong ROWS_SCORED = new AtomicLong();
 
   private ScoringStats() {
   }
@@ -20,6 +22,15 @@ public final class ScoringStats {
 
   static void rowsHeld(long rows) {
     MAX_ROWS_HELD.accumulateAndGet(rows, Math::max);
+  }
+
+  static void scored(long rows) {
+    ROWS_SCORED.addAndGet(rows);
+  }
+
+  /** Rows this JVM's scorers have received answers for (a progress counter for local runs). */
+  public static long rowsScored() {
+    return ROWS_SCORED.get();
   }
 
   public static long maxChunksInFlight() {
