@@ -24,6 +24,7 @@ import picocli.CommandLine.ScopeType;
         BundleCommand.class,
         ServeCommand.class,
         StatsCommand.class,
+        RunCommand.class,
         CommandLine.HelpCommand.class,
     })
 public final class SidecarCli implements Callable<Integer> {
@@ -84,6 +85,7 @@ public final class SidecarCli implements Callable<Integer> {
   static String oneLine(Throwable e) {
     String msg;
     if (e instanceof BundleException || e instanceof CommandLine.ParameterException
+        || e instanceof dev.sidecar.spark.SidecarSparkException || e instanceof IllegalStateException
         || e instanceof IllegalArgumentException || e instanceof NoSuchElementException) {
       msg = e.getMessage();
     } else if (e instanceof UncheckedIOException && e.getCause() != null) {

@@ -1,0 +1,240 @@
+package dev.sidecar.cli;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.to_json;
+
+import dev.sidecar.spark.RunOptions;
+import dev.sidecar.spark.Sidecar;
+import dev.sidecar.spark.SidecarSparkException;
+import dev.sidecar.spark.internal.ScoringStats;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.SparkException;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.MapType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code sidecar run}: scores a CSV, Parquet or JSON file with one API of a bundle on an embedded
+ * local Spark (loopback only, no UI) and writes the input columns plus the outputs, Parquet by
+ * default. Progress (rows, rows/s) and a summary go to stderr.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+    description = {"Score a file with an API of a bundle on an embedded local Spark, through a"
+        + " sidecar, and write the input columns plus the API's outputs.",
+        "Progress and a summary are printed on stderr."})
+final class RunCommand implements Callable<Integer> {
+  /** File formats of --input-format and --output-format. */
+  enum Format {
+    csv, parquet, json;
+
+    static Format fromPath(Path p) {
+      String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+      if (n.endsWith(".parquet")) {
+        return parquet;
+      }
+      if (n.endsWith(".json") || n.endsWith(".jsonl")) {
+        return json;
+      }
+      return csv;
+    }
+  }
+
+  @Parameters(index = "0", paramLabel = "BUNDLE",
+      description = "A store tag (name, name:version, name:ALIAS) or a .bundle file.")
+  String bundle;
+
+  @Option(names = "--api", required = true, paramLabel = "API",
+      description = "The API of the bundle to run.")
+  String api;
+
+  @Option(names = "--input", required = true, paramLabel = "PATH",
+      description = "The input file or directory.")
+  Path input;
+
+  @Option(names = "--output", required = true, paramLabel = "PATH",
+      description = "The output directory (Spark writes a directory of part files).")
+  Path output;
+
+  @Option(names = "--input-format", paramLabel = "FORMAT",
+      description = "csv (header row, types inferred), parquet or json (one object per line)."
+          + " Default: from the input's extension, else csv.")
+  Format inputFormat;
+
+  @Option(names = "--output-format", paramLabel = "FORMAT", defaultValue = "parquet",
+      description = "parquet, csv or json. CSV cannot hold arrays: array and vector columns are"
+          + " written as JSON text, e.g. [0.1,0.9]. Default: ${DEFAULT-VALUE}.")
+  Format outputFormat;
+
+  @Option(names = "--master", paramLabel = "MASTER", defaultValue = "local[*]",
+      description = "The Spark master of the embedded session. Default: ${DEFAULT-VALUE}.")
+  String master;
+
+  @Option(names = "--sidecar-mode", paramLabel = "MODE", defaultValue = "process",
+      description = "process (a sidecar JVM beside the executor) or in-process."
+          + " Default: ${DEFAULT-VALUE}.")
+  String sidecarMode;
+
+  @Option(names = "--chunk-rows", paramLabel = "N",
+      defaultValue = "" + RunOptions.DEFAULT_CHUNK_ROWS,
+      description = "Rows per request to the sidecar. Default: ${DEFAULT-VALUE}.")
+  int chunkRows;
+
+  @Option(names = "--overwrite", description = "Replace the output if it exists. Default: fail.")
+  boolean overwrite;
+
+  @Mixin
+  StoreOption storeOption;
+
+  @Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter err = spec.commandLine().getErr();
+    Path archive = storeOption.store().locateArchive(bundle);
+    if (!Files.exists(input)) {
+      throw new IllegalArgumentException("no input at " + input);
+    }
+    if (Files.exists(output) && !overwrite) {
+      throw new IllegalArgumentException(output + " already exists; pass --overwrite to replace it");
+    }
+    RunOptions options = RunOptions.builder()
+        .sidecarMode(mode(sidecarMode))
+        .chunkRows(chunkRows)
+        .build();
+    Format in = inputFormat != null ? inputFormat : Format.fromPath(input);
+
+    SparkSession spark = SparkSession.builder()
+        .master(master)
+        .appName("sidecar run " + bundle + " " + api)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .getOrCreate();
+    spark.sparkContext().setLogLevel("WARN");
+    AtomicLong written = new AtomicLong();
+    spark.sparkContext().addSparkListener(new SparkListener() {
+      @Override
+      public void onTaskEnd(SparkListenerTaskEnd end) {
+        if (end.taskMetrics() != null) {
+          written.addAndGet(end.taskMetrics().outputMetrics().recordsWritten());
+        }
+      }
+    });
+    ScheduledExecutorService progress = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "sidecar-run-progress");
+      t.setDaemon(true);
+      return t;
+    });
+    long start = System.nanoTime();
+    long base = ScoringStats.rowsScored();
+    try {
+      Dataset<Row> df = read(spark, in, input);
+      Dataset<Row> scored = Sidecar.runSpark(archive, api, df, options);
+      if (outputFormat == Format.csv) {
+        scored = flattenForCsv(scored);
+      }
+      progress.scheduleAtFixedRate(() -> {
+        long rows = ScoringStats.rowsScored() - base;
+        double s = (System.nanoTime() - start) / 1e9;
+        err.printf("\rscored %,d rows (%,.0f rows/s)", rows, rows / Math.max(s, 1e-3));
+        err.flush();
+      }, 1, 1, TimeUnit.SECONDS);
+      scored.write().mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists)
+          .format(outputFormat.name()).option("header", "true").save(output.toString());
+    } catch (SparkException e) {
+      throw new IllegalStateException(reason(e), e);
+    } finally {
+      progress.shutdownNow();
+      spark.stop();
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    long rows = written.get();
+    err.printf("\rscored %,d rows in %.1f s (%,.0f rows/s) -> %s (%s)%n", rows, seconds,
+        rows / Math.max(seconds, 1e-3), output, outputFormat);
+    err.flush();
+    spec.commandLine().getOut().println(output);
+    spec.commandLine().getOut().flush();
+    return 0;
+  }
+
+  private static RunOptions.SidecarMode mode(String m) {
+    switch (m.toLowerCase(Locale.ROOT)) {
+      case "process": return RunOptions.SidecarMode.PROCESS;
+      case "in-process": case "in_process": case "inprocess": return RunOptions.SidecarMode.IN_PROCESS;
+      default:
+        throw new IllegalArgumentException("unknown --sidecar-mode '" + m
+            + "', expected one of [process, in-process]");
+    }
+  }
+
+  private static Dataset<Row> read(SparkSession spark, Format f, Path p) {
+    switch (f) {
+      case parquet: return spark.read().parquet(p.toString());
+      case json: return spark.read().json(p.toString());
+      default:
+        return spark.read().option("header", "true").option("inferSchema", "true").csv(p.toString());
+    }
+  }
+
+  /** CSV holds no arrays, vectors, structs or maps: such columns become their JSON text. */
+  static Dataset<Row> flattenForCsv(Dataset<Row> df) {
+    StructType schema = df.schema();
+    Column[] cols = new Column[schema.fields().length];
+    for (int i = 0; i < cols.length; i++) {
+      StructField f = schema.fields()[i];
+      DataType t = f.dataType();
+      Column c = col("`" + f.name() + "`");
+      if (SQLDataTypes.VectorType().equals(t)) {
+        c = to_json(org.apache.spark.ml.functions.vector_to_array(c, "float64"));
+      } else if (t instanceof ArrayType || t instanceof MapType || t instanceof StructType) {
+        c = to_json(c);
+      }
+      cols[i] = c.as(f.name());
+    }
+    return df.select(cols);
+  }
+
+  /** The sidecar's own message when a task failed with one, else Spark's first line. */
+  private static String reason(SparkException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SidecarSparkException) {
+        return t.getMessage();
+      }
+    }
+    String m = e.getMessage() == null ? e.toString() : e.getMessage();
+    int at = m.indexOf(SidecarSparkException.class.getName() + ": ");
+    if (at >= 0) {
+      String rest = m.substring(at + SidecarSparkException.class.getName().length() + 2);
+      int end = rest.indexOf("\n\tat ");
+      return end > 0 ? rest.substring(0, end) : rest;
+    }
+    int nl = m.indexOf('\n');
+    return nl > 0 ? m.substring(0, nl) : m;
+  }
+}

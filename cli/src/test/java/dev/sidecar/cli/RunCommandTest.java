@@ -1,0 +1,125 @@
+package dev.sidecar.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sidecar.bundle.BundleBuilder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code sidecar run} on an embedded Spark: iris.csv scored by the iris bundle equals the expected
+ * predictions (Parquet output), CSV output carries arrays as JSON text, and a schema problem is
+ * a one-line error with exit code 1.
+ */
+class RunCommandTest {
+  static final Path IRIS = Path.of("..", "examples", "iris").toAbsolutePath().normalize();
+  static final String[] SPECIES = {"setosa", "versicolor", "virginica"};
+
+  @TempDir
+  static Path tmp;
+  static Path archive;
+
+  @BeforeAll
+  static void build() {
+    archive = tmp.resolve("iris.bundle");
+    BundleBuilder.fromSpec(IRIS.resolve("bundle.yaml")).build(archive);
+  }
+
+  private static BundleCliTest.Run run(String... args) {
+    return BundleCliTest.run(args);
+  }
+
+  @Test
+  void scoresIrisCsvIntoParquetEqualToTheExpectedPredictions() throws Exception {
+    Path out = tmp.resolve("scored.parquet");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify",
+        "--input", IRIS.resolve("iris.csv").toString(), "--output", out.toString(),
+        "--master", "local[2]", "--sidecar-mode", "in-process", "--home", tmp.resolve("h").toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.err().contains("scored 150 rows in"), r.err());
+    assertTrue(r.err().contains("rows/s"), r.err());
+
+    List<String> expected = Files.readAllLines(IRIS.resolve("expected_predictions.csv"));
+    List<String> input = Files.readAllLines(IRIS.resolve("iris.csv"));
+    SparkSession spark = SparkSession.builder().master("local[1]").appName("check")
+        .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false").getOrCreate();
+    try {
+      List<Row> rows = new ArrayList<>(spark.read().parquet(out.toString()).collectAsList());
+      assertEquals(150, rows.size());
+      // Rows are matched to expected predictions by their measurements and species.
+      int matched = 0;
+      for (int i = 1; i < input.size(); i++) {
+        String[] in = input.get(i).split(",");
+        String[] e = expected.get(i).split(",");
+        for (Row row : rows) {
+          if (String.valueOf(row.getAs("species")).equals(in[4])
+              && Math.abs(((Number) row.getAs("sepal_length")).doubleValue() - Double.parseDouble(in[0])) < 1e-9
+              && Math.abs(((Number) row.getAs("sepal_width")).doubleValue() - Double.parseDouble(in[1])) < 1e-9
+              && Math.abs(((Number) row.getAs("petal_length")).doubleValue() - Double.parseDouble(in[2])) < 1e-9
+              && Math.abs(((Number) row.getAs("petal_width")).doubleValue() - Double.parseDouble(in[3])) < 1e-9) {
+            assertEquals(SPECIES[Integer.parseInt(e[0])], row.getAs("label"), "row " + i);
+            List<Object> p = row.getList(row.fieldIndex("probabilities"));
+            assertEquals(Double.parseDouble(e[1]), ((Float) p.get(0)).doubleValue(), 1e-5);
+            matched++;
+            break;
+          }
+        }
+      }
+      assertEquals(150, matched);
+    } finally {
+      spark.stop();
+    }
+  }
+
+  @Test
+  void csvOutputWritesArraysAsJsonText() throws Exception {
+    Path out = tmp.resolve("scored-csv");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify",
+        "--input", IRIS.resolve("iris.csv").toString(), "--output", out.toString(),
+        "--output-format", "csv", "--master", "local[1]", "--sidecar-mode", "in-process");
+    assertEquals(0, r.code(), r.err());
+    List<String> lines = new ArrayList<>();
+    try (var files = Files.list(out)) {
+      for (Path p : (Iterable<Path>) files.filter(f -> f.getFileName().toString().endsWith(".csv"))::iterator) {
+        lines.addAll(Files.readAllLines(p));
+      }
+    }
+    assertTrue(lines.get(0).startsWith("sepal_length,sepal_width,petal_length,petal_width,species,label,probabilities"),
+        lines.get(0));
+    assertTrue(lines.get(1).matches("5\\.1,3\\.5,1\\.4,0\\.2,setosa,setosa,\"\\[0\\.98.*\\]\""), lines.get(1));
+  }
+
+  @Test
+  void missingColumnIsAOneLineErrorWithExitCode1() throws Exception {
+    Path csv = tmp.resolve("bad.csv");
+    Files.writeString(csv, "sepal_length,sepal_width,petal_length\n1,2,3\n");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+        csv.toString(), "--output", tmp.resolve("never").toString(), "--master", "local[1]",
+        "--sidecar-mode", "in-process");
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("missing column 'petal_width'"), r.err());
+    assertTrue(r.err().lines().count() <= 2, r.err());
+  }
+
+  @Test
+  void badModeAndExistingOutputAreRefused() throws Exception {
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+        IRIS.resolve("iris.csv").toString(), "--output", tmp.toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("already exists"), r.err());
+    r = run("run", archive.toString(), "--api", "classify", "--input",
+        IRIS.resolve("iris.csv").toString(), "--output", tmp.resolve("x").toString(),
+        "--sidecar-mode", "thread");
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("process, in-process"), r.err());
+  }
+}
