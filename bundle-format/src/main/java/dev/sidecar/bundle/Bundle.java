@@ -1,5 +1,12 @@
 package dev.sidecar.bundle;
 
+import dev.sidecar.bundle.internal.ArchiveReader;
+import dev.sidecar.bundle.internal.Digests;
+import dev.sidecar.bundle.internal.ManifestJson;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -22,6 +29,90 @@ public final class Bundle {
   /** A bundle rooted at {@code root} described by {@code manifest}; nothing is read or verified. */
   public static Bundle of(Path root, Manifest manifest, String digest) {
     return new Bundle(root.toAbsolutePath().normalize(), manifest, digest);
+  }
+
+  /**
+   * Opens an unpacked bundle directory: reads {@code manifest.json}, computes the digest and
+   * verifies every listed file's size and SHA-256. Throws {@link BundleException} naming the
+   * first file that is missing or differs.
+   */
+  public static Bundle open(Path dir) {
+    return open(dir, null);
+  }
+
+  /** As {@link #open(Path)}, and also checks that the digest is {@code expectedDigest}. */
+  public static Bundle open(Path dir, String expectedDigest) {
+    Path root = dir.toAbsolutePath().normalize();
+    byte[] bytes = readManifestBytes(root);
+    String digest = Digests.bundleDigest(bytes);
+    if (expectedDigest != null && !expectedDigest.equals(digest)) {
+      throw new BundleException(root + ": bundle digest is " + digest + ", expected "
+          + expectedDigest);
+    }
+    Manifest m = ManifestJson.read(bytes, root.toString());
+    for (FileEntry f : m.files()) {
+      Path p = root.resolve(f.path());
+      if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+        throw new BundleException(root + ": file '" + f.path()
+            + "' listed in the manifest is missing or not a regular file");
+      }
+      Digests.FileHash h;
+      try {
+        h = Digests.hashFile(p);
+      } catch (java.io.UncheckedIOException e) {
+        throw new BundleException(root + ": " + e.getMessage(), e);
+      }
+      if (h.size() != f.size() || !h.sha256().equals(f.sha256())) {
+        throw new BundleException(root + ": file '" + f.path() + "' does not match the manifest:"
+            + " expected " + f.size() + " bytes with sha256 " + f.sha256() + ", found "
+            + h.size() + " bytes with sha256 " + h.sha256());
+      }
+    }
+    return new Bundle(root, m, digest);
+  }
+
+  /**
+   * A cache directory written by a verified unpack and renamed into place: checks the digest
+   * and each file's presence and size (not content). Null when absent or damaged.
+   */
+  static Bundle openCached(Path dir, String expectedDigest) {
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      return null;
+    }
+    try {
+      byte[] bytes = readManifestBytes(dir);
+      String digest = Digests.bundleDigest(bytes);
+      if (!digest.equals(expectedDigest)) {
+        return null;
+      }
+      Manifest m = ManifestJson.read(bytes, dir.toString());
+      for (FileEntry f : m.files()) {
+        Path p = dir.resolve(f.path());
+        if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) || Files.size(p) != f.size()) {
+          return null;
+        }
+      }
+      return new Bundle(dir, m, digest);
+    } catch (BundleException | IOException e) {
+      return null;
+    }
+  }
+
+  private static byte[] readManifestBytes(Path root) {
+    Path mf = root.resolve("manifest.json");
+    if (!Files.isRegularFile(mf, LinkOption.NOFOLLOW_LINKS)) {
+      throw new BundleException(root + ": no manifest.json; not an unpacked bundle");
+    }
+    try (InputStream in = Files.newInputStream(mf)) {
+      byte[] bytes = in.readNBytes(ArchiveReader.MAX_MANIFEST_BYTES + 1);
+      if (bytes.length > ArchiveReader.MAX_MANIFEST_BYTES) {
+        throw new BundleException(mf + ": larger than " + ArchiveReader.MAX_MANIFEST_BYTES
+            + " bytes");
+      }
+      return bytes;
+    } catch (IOException e) {
+      throw new BundleException(mf + ": cannot read: " + e.getMessage(), e);
+    }
   }
 
   public Path root() {

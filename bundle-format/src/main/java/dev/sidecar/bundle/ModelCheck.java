@@ -1,0 +1,412 @@
+package dev.sidecar.bundle;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import dev.sidecar.bundle.BundleSpec.ApiDecl;
+import dev.sidecar.bundle.BundleSpec.ColumnDecl;
+import dev.sidecar.bundle.BundleSpec.OutputDecl;
+import dev.sidecar.bundle.internal.OrtTypes;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Resolves an API as declared in bundle.yaml against its ONNX model, loaded in ONNX Runtime:
+ * fills omitted dtypes, shapes and model inputs, checks names, dtypes and ranks, then runs a
+ * smoke inference on generated rows. Every failure names the API, the column or output and
+ * the model input or output with expected and declared types.
+ */
+final class ModelCheck implements AutoCloseable {
+  static final int SMOKE_ROWS = 2;
+
+  private final String modelName;
+  private final OrtEnvironment env;
+  private final OrtSession session;
+  private final Map<String, NodeInfo> inputs;
+  private final Map<String, NodeInfo> outputs;
+
+  ModelCheck(String modelName, String modelPath) {
+    this.modelName = modelName;
+    this.env = OrtEnvironment.getEnvironment();
+    try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+      opts.setIntraOpNumThreads(1);
+      opts.setInterOpNumThreads(1);
+      this.session = env.createSession(modelPath, opts);
+      this.inputs = session.getInputInfo();
+      this.outputs = session.getOutputInfo();
+    } catch (OrtException e) {
+      throw new BundleException("model '" + modelName + "' (" + modelPath
+          + "): ONNX Runtime cannot load it: " + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public void close() {
+    try {
+      session.close();
+    } catch (OrtException e) {
+      throw new BundleException("cannot close model '" + modelName + "'", e);
+    }
+  }
+
+  /** The API with every descriptor field filled and checked against this model. */
+  ApiSpec resolve(ApiDecl decl) {
+    String api = "api '" + decl.name() + "'";
+    List<ColumnSpec> cols = new ArrayList<>();
+    Map<String, String> fedBy = new HashMap<>();
+    BundleSpec.InputDecl in = decl.input();
+    switch (in.kind()) {
+      case TENSOR: {
+        ColumnDecl c = in.columns().get(0);
+        String mi = modelInputFor(api, c);
+        TensorInfo t = tensorInput(api, c.name(), mi);
+        DType dt = checkDType(api, c, mi, t);
+        List<Long> shape = c.shape();
+        long[] ms = t.getShape();
+        if (shape == null) {
+          shape = new ArrayList<>();
+          shape.add(-1L);
+          for (int i = 1; i < ms.length; i++) {
+            if (ms[i] < 1) {
+              throw new BundleException(api + ": model input '" + mi + "' has shape "
+                  + shapeText(ms) + " with a dynamic dimension " + i + "; declare the column's"
+                  + " shape, e.g. shape: [-1, 4]");
+            }
+            shape.add(ms[i]);
+          }
+        } else {
+          checkShape(api, "column '" + c.name() + "'", shape, "model input '" + mi + "'", ms);
+        }
+        cols.add(new ColumnSpec(c.name(), dt, shape, mi));
+        fedBy.put(mi, c.name());
+        break;
+      }
+      case SERIES: {
+        ColumnDecl c = in.columns().get(0);
+        String mi = modelInputFor(api, c);
+        TensorInfo t = tensorInput(api, c.name(), mi);
+        DType dt = checkDType(api, c, mi, t);
+        checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi + "'",
+            t.getShape());
+        cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
+        fedBy.put(mi, c.name());
+        break;
+      }
+      case DATAFRAME: {
+        if (in.packInto() != null) {
+          String mi = in.packInto();
+          TensorInfo t = tensorInput(api, "(packed columns)", mi);
+          long[] ms = t.getShape();
+          if (ms.length != 2) {
+            throw new BundleException(api + ": the dataframe is packed into model input '" + mi
+                + "', which must be 2-D [N, columns] but has shape " + shapeText(ms));
+          }
+          if (ms[1] > 0 && ms[1] != in.columns().size()) {
+            throw new BundleException(api + ": the dataframe packs " + in.columns().size()
+                + " columns into model input '" + mi + "' of shape " + shapeText(ms)
+                + ", which takes " + ms[1] + " columns");
+          }
+          checkBatchDim(api, mi, ms);
+          for (ColumnDecl c : in.columns()) {
+            DType dt = checkDType(api, c, mi, t);
+            cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
+          }
+          fedBy.put(mi, "the packed columns");
+        } else {
+          for (ColumnDecl c : in.columns()) {
+            String mi = c.modelInput() != null ? c.modelInput() : c.name();
+            TensorInfo t = tensorInput(api, c.name(), mi);
+            DType dt = checkDType(api, c, mi, t);
+            checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi
+                + "'", t.getShape());
+            String prev = fedBy.put(mi, c.name());
+            if (prev != null) {
+              throw new BundleException(api + ": columns '" + prev + "' and '" + c.name()
+                  + "' both feed model input '" + mi + "'; use pack_into to pack columns");
+            }
+            cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
+          }
+        }
+        break;
+      }
+      default:
+        throw new IllegalStateException("unknown kind " + in.kind());
+    }
+    for (String mi : inputs.keySet()) {
+      if (!fedBy.containsKey(mi)) {
+        throw new BundleException(api + ": model '" + modelName + "' input '" + mi
+            + "' is fed by no column; the model needs inputs " + inputs.keySet());
+      }
+    }
+
+    List<OutputSpec> outs = new ArrayList<>();
+    if (decl.outputs() == null) {
+      for (Map.Entry<String, NodeInfo> e : outputs.entrySet()) {
+        if (e.getValue().getInfo() instanceof TensorInfo) {
+          outs.add(resolveOutput(api, new OutputDecl(e.getKey(), e.getKey(), null, null,
+              List.of())));
+        }
+      }
+      if (outs.isEmpty()) {
+        throw new BundleException(api + ": model '" + modelName + "' has no tensor outputs");
+      }
+    } else {
+      for (OutputDecl o : decl.outputs()) {
+        outs.add(resolveOutput(api, o));
+      }
+    }
+    return new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
+        in.packInto()), outs, decl.batching());
+  }
+
+  private OutputSpec resolveOutput(String api, OutputDecl o) {
+    NodeInfo ni = outputs.get(o.from());
+    String what = "output '" + o.name() + "'";
+    if (ni == null) {
+      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
+          + "', which model '" + modelName + "' does not have; its outputs are "
+          + outputs.keySet());
+    }
+    if (!(ni.getInfo() instanceof TensorInfo)) {
+      throw new BundleException(api + ": model output '" + o.from() + "' is "
+          + ni.getInfo() + ", not a tensor; only tensor outputs can be API outputs");
+    }
+    TensorInfo t = (TensorInfo) ni.getInfo();
+    DType dt = dtypeOf("model output '" + o.from() + "'", t);
+    if (o.dtype() != null && o.dtype() != dt) {
+      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
+          + "' of dtype " + dt.id() + " but is declared " + o.dtype().id());
+    }
+    long[] ms = t.getShape();
+    List<Long> shape = o.shape();
+    if (shape == null) {
+      if (ms.length == 0) {
+        throw new BundleException(api + ": model output '" + o.from()
+            + "' is a scalar; API outputs need a batch dimension");
+      }
+      shape = new ArrayList<>();
+      shape.add(-1L);
+      for (int i = 1; i < ms.length; i++) {
+        if (ms[i] < 1) {
+          throw new BundleException(api + ": model output '" + o.from() + "' has shape "
+              + shapeText(ms) + " with a dynamic dimension " + i + "; declare the output's"
+              + " shape, e.g. shape: [-1, 3]");
+        }
+        shape.add(ms[i]);
+      }
+    } else {
+      checkShape(api, what, shape, "model output '" + o.from() + "'", ms);
+    }
+    if (!o.labels().isEmpty()) {
+      if (!SpecParser.isInteger(dt)) {
+        throw new BundleException(api + ": " + what + " has class labels but model output '"
+            + o.from() + "' is " + dt.id() + "; labels need an integer output");
+      }
+    }
+    return new OutputSpec(o.name(), o.from(), dt, shape, o.labels());
+  }
+
+  /** Runs the model on {@link #SMOKE_ROWS} generated rows and checks every declared output. */
+  void smoke(ApiSpec api) {
+    String a = "api '" + api.name() + "'";
+    Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, NodeInfo> e : inputs.entrySet()) {
+        TensorInfo t = (TensorInfo) e.getValue().getInfo();
+        long[] shape = t.getShape().clone();
+        shape[0] = SMOKE_ROWS;
+        Optional<ColumnSpec> col = api.input().columns().stream()
+            .filter(c -> c.modelInput().equals(e.getKey())).findFirst();
+        for (int i = 1; i < shape.length; i++) {
+          if (shape[i] < 1) {
+            long fromCol = col.isPresent() && api.input().packed() ? api.input().columns().size()
+                : col.isPresent() && i < col.get().shape().size() ? col.get().shape().get(i) : 1;
+            shape[i] = Math.max(1, fromCol);
+          }
+        }
+        feeds.put(e.getKey(), generate(dtypeOf("model input '" + e.getKey() + "'", t), shape));
+      }
+      try (OrtSession.Result result = session.run(feeds)) {
+        for (OutputSpec o : api.outputs()) {
+          Optional<OnnxValue> v = result.get(o.modelOutput());
+          if (v.isEmpty() || !(v.get() instanceof OnnxTensor)) {
+            throw new BundleException(a + ": the smoke inference gave no tensor for model output '"
+                + o.modelOutput() + "'");
+          }
+          OnnxTensor out = (OnnxTensor) v.get();
+          long[] got = out.getInfo().getShape();
+          if (got.length == 0 || got[0] != SMOKE_ROWS) {
+            throw new BundleException(a + ": the smoke inference on " + SMOKE_ROWS
+                + " rows gave model output '" + o.modelOutput() + "' of shape "
+                + Arrays.toString(got) + "; its first dimension must be the row count");
+          }
+          long perRow = 1;
+          for (int i = 1; i < got.length; i++) {
+            perRow *= got[i];
+          }
+          if (perRow != o.elementsPerRow()) {
+            throw new BundleException(a + ": the smoke inference gave model output '"
+                + o.modelOutput() + "' of shape " + Arrays.toString(got) + " but output '"
+                + o.name() + "' is declared " + shapeText(o.shape()));
+          }
+          if (!o.classLabels().isEmpty()) {
+            checkLabelIndexes(a, o, out);
+          }
+        }
+      }
+    } catch (OrtException e) {
+      throw new BundleException(a + ": the smoke inference on " + SMOKE_ROWS
+          + " generated rows failed in ONNX Runtime: " + e.getMessage(), e);
+    } finally {
+      for (OnnxTensor t : feeds.values()) {
+        t.close();
+      }
+    }
+  }
+
+  private static void checkLabelIndexes(String api, OutputSpec o, OnnxTensor out) {
+    ByteBuffer b = out.getByteBuffer().order(ByteOrder.nativeOrder());
+    int size = o.dtype().byteSize();
+    for (int i = 0; i + size <= b.limit(); i += size) {
+      long idx;
+      switch (o.dtype()) {
+        case INT8: idx = b.get(i); break;
+        case UINT8: idx = b.get(i) & 0xff; break;
+        case INT16: idx = b.getShort(i); break;
+        case INT32: idx = b.getInt(i); break;
+        default: idx = b.getLong(i); break;
+      }
+      if (idx < 0 || idx >= o.classLabels().size()) {
+        throw new BundleException(api + ": output '" + o.name() + "' produced class index " + idx
+            + " in the smoke inference, but only " + o.classLabels().size()
+            + " labels are declared " + o.classLabels());
+      }
+    }
+  }
+
+  private OnnxTensor generate(DType t, long[] shape) throws OrtException {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    if (t == DType.STRING) {
+      String[] s = new String[(int) n];
+      Arrays.fill(s, "a");
+      return OnnxTensor.createTensor(env, s, shape);
+    }
+    ByteBuffer b = ByteBuffer.allocateDirect((int) (n * t.byteSize())).order(ByteOrder.nativeOrder());
+    for (int i = 0; i < n; i++) {
+      switch (t) {
+        case BOOL: case INT8: case UINT8: b.put((byte) (i % 2)); break;
+        case INT16: b.putShort((short) (i % 2)); break;
+        case FLOAT16: b.putShort((short) (i % 2 == 0 ? 0x3800 : 0x3c00)); break; // 0.5, 1.0
+        case INT32: b.putInt(i % 2); break;
+        case INT64: b.putLong(i % 2); break;
+        case FLOAT32: b.putFloat(0.25f * (i % 7) + 0.5f); break;
+        case FLOAT64: b.putDouble(0.25 * (i % 7) + 0.5); break;
+        default: throw new IllegalStateException(t.id());
+      }
+    }
+    b.flip();
+    return OnnxTensor.createTensor(env, b, shape, OrtTypes.javaType(t));
+  }
+
+  private String modelInputFor(String api, ColumnDecl c) {
+    if (c.modelInput() != null) {
+      return c.modelInput();
+    }
+    return inputs.size() == 1 ? inputs.keySet().iterator().next() : c.name();
+  }
+
+  private TensorInfo tensorInput(String api, String column, String mi) {
+    NodeInfo ni = inputs.get(mi);
+    if (ni == null) {
+      throw new BundleException(api + ": column '" + column + "' feeds model input '" + mi
+          + "', which model '" + modelName + "' does not have; its inputs are "
+          + inputs.keySet());
+    }
+    if (!(ni.getInfo() instanceof TensorInfo)) {
+      throw new BundleException(api + ": model input '" + mi + "' is " + ni.getInfo()
+          + ", not a tensor");
+    }
+    TensorInfo t = (TensorInfo) ni.getInfo();
+    checkBatchDim(api, mi, t.getShape());
+    return t;
+  }
+
+  private static void checkBatchDim(String api, String mi, long[] ms) {
+    if (ms.length == 0) {
+      throw new BundleException(api + ": model input '" + mi + "' is a scalar; sidecar needs"
+          + " a batch dimension first");
+    }
+    if (ms[0] > 0) {
+      throw new BundleException(api + ": model input '" + mi + "' has shape " + shapeText(ms)
+          + " with a fixed batch dimension " + ms[0] + "; sidecar batches rows and needs a"
+          + " dynamic first dimension");
+    }
+  }
+
+  private DType dtypeOf(String what, TensorInfo t) {
+    try {
+      return OrtTypes.dtype(t);
+    } catch (IllegalArgumentException e) {
+      throw new BundleException("model '" + modelName + "' " + what + ": " + e.getMessage());
+    }
+  }
+
+  private DType checkDType(String api, ColumnDecl c, String mi, TensorInfo t) {
+    DType dt = dtypeOf("input '" + mi + "'", t);
+    if (c.dtype() != null && c.dtype() != dt) {
+      throw new BundleException(api + ": column '" + c.name() + "' feeds model input '" + mi
+          + "' of dtype " + dt.id() + " but is declared " + c.dtype().id());
+    }
+    return dt;
+  }
+
+  /** Declared {@code [-1, ...]} against a model shape; {@code [-1]} may meet {@code [N, 1]}. */
+  private static void checkShape(String api, String what, List<Long> declared, String modelWhat,
+      long[] ms) {
+    if (declared.size() == 1 && ms.length == 2 && (ms[1] == 1 || ms[1] < 1)) {
+      if (ms[1] < 1) {
+        throw new BundleException(api + ": " + what + " is declared " + shapeText(declared)
+            + " but " + modelWhat + " has shape " + shapeText(ms) + "; declare shape [-1, k]");
+      }
+      return;
+    }
+    if (declared.size() != ms.length) {
+      throw new BundleException(api + ": " + what + " has shape " + shapeText(declared)
+          + " (rank " + declared.size() + ") but " + modelWhat + " has shape " + shapeText(ms)
+          + " (rank " + ms.length + ")");
+    }
+    for (int i = 1; i < ms.length; i++) {
+      if (ms[i] > 0 && ms[i] != declared.get(i)) {
+        throw new BundleException(api + ": " + what + " has shape " + shapeText(declared)
+            + " but " + modelWhat + " has shape " + shapeText(ms) + " (dimension " + i
+            + " differs)");
+      }
+    }
+  }
+
+  static String shapeText(long[] s) {
+    StringBuilder b = new StringBuilder("[");
+    for (int i = 0; i < s.length; i++) {
+      b.append(i == 0 ? "" : ", ").append(s[i] < 0 ? (i == 0 ? "N" : "?") : String.valueOf(s[i]));
+    }
+    return b.append(']').toString();
+  }
+
+  static String shapeText(List<Long> s) {
+    return s.toString();
+  }
+}

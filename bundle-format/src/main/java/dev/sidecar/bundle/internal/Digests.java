@@ -1,0 +1,65 @@
+package dev.sidecar.bundle.internal;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/** SHA-256 helpers; hex is lower case. */
+public final class Digests {
+  public static final String PREFIX = "sha256:";
+
+  private Digests() {
+  }
+
+  public static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is not available", e);
+    }
+  }
+
+  public static String hex(byte[] digest) {
+    return HexFormat.of().formatHex(digest);
+  }
+
+  public static String sha256Hex(byte[] bytes) {
+    return hex(sha256().digest(bytes));
+  }
+
+  /** {@code sha256:<hex>} of these bytes: the bundle digest when given manifest.json's bytes. */
+  public static String bundleDigest(byte[] manifestBytes) {
+    return PREFIX + sha256Hex(manifestBytes);
+  }
+
+  /** The hex of a {@code sha256:<hex>} digest. */
+  public static String hexOf(String digest) {
+    return digest.startsWith(PREFIX) ? digest.substring(PREFIX.length()) : digest;
+  }
+
+  /** Hash of a file's content and its size. */
+  public static FileHash hashFile(Path file) {
+    MessageDigest md = sha256();
+    long size = 0;
+    byte[] buf = new byte[1 << 16];
+    try (InputStream in = Files.newInputStream(file)) {
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        md.update(buf, 0, n);
+        size += n;
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+    return new FileHash(hex(md.digest()), size);
+  }
+
+  /** A file's SHA-256 hex and size in bytes. */
+  public record FileHash(String sha256, long size) {
+  }
+}
