@@ -1,0 +1,251 @@
+package dev.sidecar.spark;
+
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * How {@link Sidecar#runSpark} scores a DataFrame. Immutable and serializable (it travels to
+ * executors); build one with {@link #builder()}, or use {@link #defaults()}. Every default is
+ * declared once, below.
+ */
+public final class RunOptions implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** Rows per request sent to the sidecar. */
+  public static final int DEFAULT_CHUNK_ROWS = 4096;
+  /** Requests a task keeps in flight on its stream. */
+  public static final int DEFAULT_CHUNKS_IN_FLIGHT = 4;
+  /** JVM options of a sidecar process. */
+  public static final List<String> DEFAULT_SIDECAR_JVM_OPTIONS = List.of("-Xmx1g", "-XX:+UseSerialGC");
+  /** How long a sidecar may take to print its ready line. */
+  public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(60);
+  /** How long a task waits for the answer to one request. */
+  public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(120);
+
+  /** Where the sidecar runs. */
+  public enum SidecarMode {
+    /** A separate JVM per executor and bundle, over a Unix socket (loopback TCP as fallback). */
+    PROCESS,
+    /** A server inside the executor JVM, over gRPC's in-process transport: small local runs. */
+    IN_PROCESS
+  }
+
+  private final int chunkRows;
+  private final int chunksInFlight;
+  private final SidecarMode sidecarMode;
+  private final boolean keepInputColumns;
+  private final String outputPrefix;
+  private final List<String> sidecarJvmOptions;
+  private final int sidecarIntraOpThreads;
+  private final Duration startTimeout;
+  private final Duration requestTimeout;
+  private final boolean allowNulls;
+
+  private RunOptions(Builder b) {
+    this.chunkRows = b.chunkRows;
+    this.chunksInFlight = b.chunksInFlight;
+    this.sidecarMode = b.sidecarMode;
+    this.keepInputColumns = b.keepInputColumns;
+    this.outputPrefix = b.outputPrefix;
+    this.sidecarJvmOptions = List.copyOf(b.sidecarJvmOptions);
+    this.sidecarIntraOpThreads = b.sidecarIntraOpThreads;
+    this.startTimeout = b.startTimeout;
+    this.requestTimeout = b.requestTimeout;
+    this.allowNulls = b.allowNulls;
+  }
+
+  public static RunOptions defaults() {
+    return builder().build();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder starting from these options. */
+  public Builder toBuilder() {
+    return new Builder()
+        .chunkRows(chunkRows)
+        .chunksInFlight(chunksInFlight)
+        .sidecarMode(sidecarMode)
+        .keepInputColumns(keepInputColumns)
+        .outputPrefix(outputPrefix)
+        .sidecarJvmOptions(sidecarJvmOptions)
+        .sidecarIntraOpThreads(sidecarIntraOpThreads)
+        .startTimeout(startTimeout)
+        .requestTimeout(requestTimeout)
+        .allowNulls(allowNulls);
+  }
+
+  public int chunkRows() {
+    return chunkRows;
+  }
+
+  public int chunksInFlight() {
+    return chunksInFlight;
+  }
+
+  public SidecarMode sidecarMode() {
+    return sidecarMode;
+  }
+
+  public boolean keepInputColumns() {
+    return keepInputColumns;
+  }
+
+  public String outputPrefix() {
+    return outputPrefix;
+  }
+
+  public List<String> sidecarJvmOptions() {
+    return sidecarJvmOptions;
+  }
+
+  public int sidecarIntraOpThreads() {
+    return sidecarIntraOpThreads;
+  }
+
+  public Duration startTimeout() {
+    return startTimeout;
+  }
+
+  public Duration requestTimeout() {
+    return requestTimeout;
+  }
+
+  public boolean allowNulls() {
+    return allowNulls;
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    if (!(o instanceof RunOptions)) {
+      return false;
+    }
+    RunOptions r = (RunOptions) o;
+    return chunkRows == r.chunkRows && chunksInFlight == r.chunksInFlight
+        && sidecarMode == r.sidecarMode && keepInputColumns == r.keepInputColumns
+        && outputPrefix.equals(r.outputPrefix) && sidecarJvmOptions.equals(r.sidecarJvmOptions)
+        && sidecarIntraOpThreads == r.sidecarIntraOpThreads
+        && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
+        && allowNulls == r.allowNulls;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
+        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls);
+  }
+
+  @Override
+  public String toString() {
+    return "RunOptions[chunkRows=" + chunkRows + ", chunksInFlight=" + chunksInFlight
+        + ", sidecarMode=" + sidecarMode + ", keepInputColumns=" + keepInputColumns
+        + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
+        + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
+        + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls + "]";
+  }
+
+  /** Builds {@link RunOptions}; each setter checks its argument and names it when it is bad. */
+  public static final class Builder {
+    private int chunkRows = DEFAULT_CHUNK_ROWS;
+    private int chunksInFlight = DEFAULT_CHUNKS_IN_FLIGHT;
+    private SidecarMode sidecarMode = SidecarMode.PROCESS;
+    private boolean keepInputColumns = true;
+    private String outputPrefix = "";
+    private List<String> sidecarJvmOptions = DEFAULT_SIDECAR_JVM_OPTIONS;
+    private int sidecarIntraOpThreads = 0;
+    private Duration startTimeout = DEFAULT_START_TIMEOUT;
+    private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
+    private boolean allowNulls = false;
+
+    private Builder() {
+    }
+
+    /** Rows per request (default {@value RunOptions#DEFAULT_CHUNK_ROWS}); at least 1. */
+    public Builder chunkRows(int rows) {
+      if (rows < 1) {
+        throw new IllegalArgumentException("chunkRows must be at least 1, got " + rows);
+      }
+      this.chunkRows = rows;
+      return this;
+    }
+
+    /** Requests in flight per task (default {@value RunOptions#DEFAULT_CHUNKS_IN_FLIGHT}); at least 1. */
+    public Builder chunksInFlight(int chunks) {
+      if (chunks < 1) {
+        throw new IllegalArgumentException("chunksInFlight must be at least 1, got " + chunks);
+      }
+      this.chunksInFlight = chunks;
+      return this;
+    }
+
+    /** Where the sidecar runs (default {@link SidecarMode#PROCESS}). */
+    public Builder sidecarMode(SidecarMode mode) {
+      this.sidecarMode = Objects.requireNonNull(mode, "sidecarMode");
+      return this;
+    }
+
+    /** Keep the input DataFrame's columns before the outputs (default true). */
+    public Builder keepInputColumns(boolean keep) {
+      this.keepInputColumns = keep;
+      return this;
+    }
+
+    /** Prefix added to every output column name (default none). */
+    public Builder outputPrefix(String prefix) {
+      this.outputPrefix = Objects.requireNonNull(prefix, "outputPrefix");
+      return this;
+    }
+
+    /** JVM options of the sidecar process (default {@code -Xmx1g -XX:+UseSerialGC}). */
+    public Builder sidecarJvmOptions(List<String> options) {
+      this.sidecarJvmOptions = List.copyOf(Objects.requireNonNull(options, "sidecarJvmOptions"));
+      return this;
+    }
+
+    /** ONNX Runtime intra-op threads of the sidecar; 0 (default) lets the server choose. */
+    public Builder sidecarIntraOpThreads(int threads) {
+      if (threads < 0) {
+        throw new IllegalArgumentException("sidecarIntraOpThreads must be 0 or more, got " + threads);
+      }
+      this.sidecarIntraOpThreads = threads;
+      return this;
+    }
+
+    /** How long a sidecar may take to become ready (default 60 s). */
+    public Builder startTimeout(Duration timeout) {
+      this.startTimeout = positive(timeout, "startTimeout");
+      return this;
+    }
+
+    /** How long a task waits for the answer to one request (default 120 s). */
+    public Builder requestTimeout(Duration timeout) {
+      this.requestTimeout = positive(timeout, "requestTimeout");
+      return this;
+    }
+
+    /**
+     * When true, a row with a null input passes through with null outputs; when false (default)
+     * it fails the task with a message naming the column and the row.
+     */
+    public Builder allowNulls(boolean allow) {
+      this.allowNulls = allow;
+      return this;
+    }
+
+    public RunOptions build() {
+      return new RunOptions(this);
+    }
+
+    private static Duration positive(Duration d, String name) {
+      Objects.requireNonNull(d, name);
+      if (d.isZero() || d.isNegative()) {
+        throw new IllegalArgumentException(name + " must be positive, got " + d);
+      }
+      return d;
+    }
+  }
+}

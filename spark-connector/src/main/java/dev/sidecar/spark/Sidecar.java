@@ -1,0 +1,115 @@
+package dev.sidecar.spark;
+
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleStore;
+import dev.sidecar.spark.internal.BundleShipper;
+import dev.sidecar.spark.internal.ScoringFunction;
+import dev.sidecar.spark.internal.ScoringPlan;
+import dev.sidecar.spark.internal.ScoringPlanner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Objects;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+
+/**
+ * Scores a DataFrame with an API of a sidecar bundle.
+ *
+ * <pre>{@code
+ * Dataset<Row> scored = Sidecar.runSpark("iris_classifier:1.0", "classify", df);
+ * }</pre>
+ *
+ * <p>The result holds {@code df}'s columns (unless dropped) followed by the API's output
+ * columns, typed from the bundle's descriptors. The schema is checked here, on the driver; the
+ * scoring itself is lazy like any transformation. When it runs, the bundle's archive reaches
+ * each executor once through Spark's file distribution, each executor unpacks it once and starts
+ * one sidecar for it, and every partition is streamed through that sidecar in chunks.
+ */
+public final class Sidecar {
+  private Sidecar() {
+  }
+
+  /** {@link #runSpark(String, String, Dataset, RunOptions)} with default options. */
+  public static Dataset<Row> runSpark(String tagOrPath, String api, Dataset<Row> df) {
+    return runSpark(tagOrPath, api, df, RunOptions.defaults());
+  }
+
+  /**
+   * Scores {@code df} with the bundle named by a store tag ({@code name:version}, or {@code name}
+   * for its latest version) or by the path of a {@code .bundle} archive.
+   */
+  public static Dataset<Row> runSpark(String tagOrPath, String api, Dataset<Row> df,
+      RunOptions options) {
+    Objects.requireNonNull(tagOrPath, "tagOrPath");
+    return runSpark(locate(tagOrPath), api, df, options);
+  }
+
+  /** {@link #runSpark(Path, String, Dataset, RunOptions)} with default options. */
+  public static Dataset<Row> runSpark(Path archive, String api, Dataset<Row> df) {
+    return runSpark(archive, api, df, RunOptions.defaults());
+  }
+
+  /** Scores {@code df} with the bundle in the archive at {@code archive}. */
+  public static Dataset<Row> runSpark(Path archive, String api, Dataset<Row> df,
+      RunOptions options) {
+    Objects.requireNonNull(archive, "archive");
+    Objects.requireNonNull(api, "api");
+    Objects.requireNonNull(df, "df");
+    Objects.requireNonNull(options, "options");
+    if (!Files.isRegularFile(archive)) {
+      throw new SidecarSparkException("no bundle archive at " + archive);
+    }
+    var info = inspect(archive);
+    ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
+        options);
+    ScoringPlan plan = checked.withShippedFileName(BundleShipper.ship(
+        df.sparkSession().sparkContext(), archive, info.manifest().name(), info.digest()));
+    return df.mapPartitions(new ScoringFunction(plan), Encoders.row(plan.outputSchema()));
+  }
+
+  /** {@link #runSpark(Bundle, String, Dataset, RunOptions)} with default options. */
+  public static Dataset<Row> runSpark(Bundle bundle, String api, Dataset<Row> df) {
+    return runSpark(bundle, api, df, RunOptions.defaults());
+  }
+
+  /**
+   * Scores {@code df} with a loaded bundle; its archive is found in the default store by tag
+   * and must have the same digest.
+   */
+  public static Dataset<Row> runSpark(Bundle bundle, String api, Dataset<Row> df,
+      RunOptions options) {
+    Objects.requireNonNull(bundle, "bundle");
+    Path archive = locate(bundle.tag());
+    var info = inspect(archive);
+    if (!info.digest().equals(bundle.digest())) {
+      throw new SidecarSparkException("the store's archive for " + bundle.tag() + " has digest "
+          + info.digest() + " but the bundle given has " + bundle.digest()
+          + "; pass the bundle's archive path instead");
+    }
+    return runSpark(archive, api, df, options);
+  }
+
+  private static Path locate(String tagOrPath) {
+    Path asPath = Path.of(tagOrPath);
+    if (Files.isRegularFile(asPath)) {
+      return asPath;
+    }
+    try {
+      return BundleStore.defaultStore().locate(tagOrPath);
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException("no bundle '" + tagOrPath + "': not an archive file, and "
+          + "the store says: " + e.getMessage(), e);
+    }
+  }
+
+  private static dev.sidecar.bundle.BundleInfo inspect(Path archive) {
+    try {
+      return BundleArchive.inspect(archive);
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException("cannot read bundle archive " + archive + ": "
+          + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+package dev.sidecar.spark.internal;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+import org.apache.spark.SparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerApplicationEnd;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Driver side of bundle distribution: adds a bundle's archive to Spark's file distribution
+ * once per application, under {@code <name>-<digest12>.bundle}, so every executor fetches it at
+ * most once however many jobs and {@code runSpark} calls use it. The archive is linked (or
+ * copied) into a temporary directory that is removed when the application ends or the JVM exits.
+ */
+public final class BundleShipper {
+  private static final Logger LOG = LoggerFactory.getLogger(BundleShipper.class);
+  /** Temporary directory per application id. */
+  private static final Map<String, Path> STAGING = new ConcurrentHashMap<>();
+
+  private BundleShipper() {
+  }
+
+  /** Ships the archive unless this application already has it; returns the shipped file name. */
+  public static synchronized String ship(SparkContext sc, Path archive, String bundleName,
+      String digest) {
+    String fileName = BundleFiles.shippedFileName(bundleName, digest);
+    if (alreadyShipped(sc, fileName)) {
+      return fileName;
+    }
+    Path staged = stagingDir(sc).resolve(fileName);
+    try {
+      if (!Files.exists(staged)) {
+        try {
+          Files.createLink(staged, archive.toAbsolutePath());
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+          Files.copy(archive, staged, StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+    } catch (FileAlreadyExistsException e) {
+      // Another call staged it first: same digest, same bytes.
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot stage bundle archive " + archive + " for Spark", e);
+    }
+    sc.addFile(staged.toUri().toString());
+    LOG.info("shipping bundle archive {} to executors as {}", archive, fileName);
+    return fileName;
+  }
+
+  private static boolean alreadyShipped(SparkContext sc, String fileName) {
+    scala.collection.Iterator<String> files = sc.listFiles().iterator();
+    while (files.hasNext()) {
+      String f = files.next();
+      if (f.endsWith("/" + fileName)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static Path stagingDir(SparkContext sc) {
+    return STAGING.computeIfAbsent(sc.applicationId(), id -> {
+      try {
+        Path dir = Files.createTempDirectory("sidecar-ship-");
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir),
+            "sidecar-ship-cleanup"));
+        sc.addSparkListener(new SparkListener() {
+          @Override
+          public void onApplicationEnd(SparkListenerApplicationEnd end) {
+            STAGING.remove(id);
+            deleteTree(dir);
+          }
+        });
+        return dir;
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot create a staging directory for bundle archives", e);
+      }
+    });
+  }
+
+  static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      paths.sorted(Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          LOG.debug("cannot delete {}", p, e);
+        }
+      });
+    } catch (IOException e) {
+      LOG.debug("cannot clean {}", dir, e);
+    }
+  }
+}

@@ -1,0 +1,307 @@
+package dev.sidecar.spark.internal;
+
+import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
+import dev.sidecar.proto.inference.ModelInferRequest;
+import dev.sidecar.proto.inference.ModelInferResponse;
+import dev.sidecar.proto.inference.ModelStreamInferResponse;
+import dev.sidecar.spark.SidecarSparkException;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+
+/**
+ * Scores one partition: an iterator over output rows that pulls input rows only as it needs
+ * them. Rows are grouped into chunks, each chunk encoded column-wise into one request on a
+ * single {@code ModelStreamInfer} stream, with at most {@code chunksInFlight} requests
+ * unanswered; answers come back in request order and are joined to their input rows. At most
+ * {@code chunksInFlight + 1} chunks of rows are held at any time, whatever the partition size.
+ * The sidecar is leased lazily, so an empty partition starts nothing.
+ */
+public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
+  private final ScoringPlan plan;
+  private final Iterator<Row> input;
+  private final Supplier<SidecarRegistry.Lease> leases;
+  private final int partition;
+  private final int chunkRows;
+  private final int maxInFlight;
+  private final long timeoutMs;
+  private final ChunkEncoder encoder;
+  private final ChunkDecoder decoder;
+  private final ArrayDeque<Chunk> sent = new ArrayDeque<>();
+  private final ArrayDeque<ChunkEncoder.Buffers> freeBuffers = new ArrayDeque<>();
+  private final ConcurrentLinkedQueue<Chunk> awaiting = new ConcurrentLinkedQueue<>();
+
+  private SidecarRegistry.Lease lease;
+  private ClientCallStreamObserver<ModelInferRequest> requests;
+  private volatile Throwable streamFailure;
+  private long nextChunk;
+  private long rowsRead;
+  private long rowsHeld;
+  private Chunk current;
+  private int position;
+  private boolean finished;
+
+  /** One chunk of input rows, its request's buffers, and (once answered) its outputs. */
+  private static final class Chunk {
+    final long seq;
+    final long firstRow;
+    final Row[] rows;
+    final boolean[] valid;
+    int count;
+    int validCount;
+    ChunkEncoder.Buffers buffers;
+    final CompletableFuture<ModelStreamInferResponse> answer = new CompletableFuture<>();
+    Object[][] outputs;
+    int nextValid;
+
+    Chunk(long seq, long firstRow, int size) {
+      this.seq = seq;
+      this.firstRow = firstRow;
+      this.rows = new Row[size];
+      this.valid = new boolean[size];
+    }
+  }
+
+  public PartitionScorer(ScoringPlan plan, Iterator<Row> input,
+      Supplier<SidecarRegistry.Lease> leases, int partition) {
+    this.plan = plan;
+    this.input = input;
+    this.leases = leases;
+    this.partition = partition;
+    this.chunkRows = plan.options().chunkRows();
+    this.maxInFlight = plan.options().chunksInFlight();
+    this.timeoutMs = plan.options().requestTimeout().toMillis();
+    this.encoder = new ChunkEncoder(plan, partition);
+    this.decoder = new ChunkDecoder(plan);
+  }
+
+  @Override
+  public boolean hasNext() {
+    if (current != null && position < current.count) {
+      return true;
+    }
+    if (finished) {
+      return false;
+    }
+    if (current != null) {
+      rowsHeld -= current.count;
+      current = null;
+    }
+    fill();
+    if (sent.isEmpty()) {
+      finish();
+      return false;
+    }
+    Chunk head = sent.poll();
+    awaitAnswer(head);
+    fill();
+    current = head;
+    position = 0;
+    return true;
+  }
+
+  @Override
+  public Row next() {
+    if (!hasNext()) {
+      throw new NoSuchElementException();
+    }
+    Chunk c = current;
+    int r = position++;
+    Row in = c.rows[r];
+    c.rows[r] = null;
+    int[] kept = plan.keptFields();
+    Object[] values = new Object[kept.length + plan.outputs().size()];
+    for (int i = 0; i < kept.length; i++) {
+      values[i] = in.get(kept[i]);
+    }
+    if (c.valid[r]) {
+      int v = c.nextValid++;
+      for (int o = 0; o < c.outputs.length; o++) {
+        values[kept.length + o] = c.outputs[o][v];
+      }
+    }
+    return RowFactory.create(values);
+  }
+
+  /** Sends chunks until {@code chunksInFlight} are unanswered or the input is exhausted. */
+  private void fill() {
+    while (sent.size() < maxInFlight && input.hasNext()) {
+      Chunk c = new Chunk(nextChunk++, rowsRead, chunkRows);
+      while (c.count < chunkRows && input.hasNext()) {
+        c.rows[c.count++] = input.next();
+      }
+      rowsRead += c.count;
+      rowsHeld += c.count;
+      ScoringStats.rowsHeld(rowsHeld);
+      c.validCount = encoder.markValid(c.rows, c.count, c.valid, c.firstRow);
+      sent.add(c);
+      if (c.validCount == 0) {
+        c.answer.complete(null);
+        continue;
+      }
+      c.buffers = freeBuffers.isEmpty()
+          ? new ChunkEncoder.Buffers(plan.inputs().size()) : freeBuffers.poll();
+      ModelInferRequest request = encoder.encode(c.rows, c.count, c.valid, c.validCount,
+          c.buffers, Long.toString(c.seq), c.firstRow);
+      send(c, request);
+    }
+  }
+
+  private void send(Chunk c, ModelInferRequest request) {
+    if (requests == null) {
+      openStream();
+    }
+    awaiting.add(c);
+    ScoringStats.inFlight(awaiting.size());
+    Throwable failed = streamFailure;
+    if (failed != null) {
+      throw failure("the stream to the sidecar failed", failed);
+    }
+    requests.onNext(request);
+  }
+
+  private void openStream() {
+    lease = leases.get();
+    GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub =
+        GRPCInferenceServiceGrpc.newStub(lease.handle().channel());
+    stub.modelStreamInfer(new ClientResponseObserver<ModelInferRequest, ModelStreamInferResponse>() {
+      @Override
+      public void beforeStart(ClientCallStreamObserver<ModelInferRequest> stream) {
+        requests = stream;
+      }
+
+      @Override
+      public void onNext(ModelStreamInferResponse response) {
+        Chunk c = awaiting.poll();
+        if (c == null) {
+          streamFailure = new IllegalStateException("the sidecar answered a request never sent");
+          return;
+        }
+        c.answer.complete(response);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        streamFailure = t;
+        failAwaiting(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        IllegalStateException e = new IllegalStateException(
+            "the sidecar closed the stream with requests unanswered");
+        streamFailure = e;
+        failAwaiting(e);
+      }
+    });
+  }
+
+  private void failAwaiting(Throwable t) {
+    Chunk c;
+    while ((c = awaiting.poll()) != null) {
+      c.answer.completeExceptionally(t);
+    }
+  }
+
+  private void awaitAnswer(Chunk c) {
+    ModelStreamInferResponse answer;
+    try {
+      answer = c.answer.get(timeoutMs, TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw failure("no answer from the sidecar within " + plan.options().requestTimeout()
+          + " for rows " + c.firstRow + ".." + (c.firstRow + c.count - 1), null);
+    } catch (ExecutionException e) {
+      throw failure("the stream to the sidecar failed", e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw failure("interrupted while waiting for the sidecar", null);
+    }
+    if (answer == null) {
+      c.outputs = new Object[plan.outputs().size()][0];
+      return;
+    }
+    if (!answer.getErrorMessage().isEmpty()) {
+      abort();
+      throw new SidecarSparkException("the sidecar rejected rows " + c.firstRow + ".."
+          + (c.firstRow + c.count - 1) + " of partition " + partition + " for API '" + plan.api()
+          + "' of bundle " + plan.bundleTag() + ": " + answer.getErrorMessage());
+    }
+    ModelInferResponse response = answer.getInferResponse();
+    if (!response.getId().equals(Long.toString(c.seq))) {
+      throw failure("answer out of order: expected request id " + c.seq + ", got '"
+          + response.getId() + "'", null);
+    }
+    try {
+      c.outputs = decoder.decode(response, c.validCount);
+    } catch (IllegalStateException e) {
+      throw new SidecarSparkException("malformed answer from the sidecar for API '" + plan.api()
+          + "' of bundle " + plan.bundleTag() + ": " + e.getMessage());
+    }
+    freeBuffers.add(c.buffers);
+    c.buffers = null;
+  }
+
+  /** A task-failing error about the transport: says what the sidecar's state and stderr are. */
+  private SidecarSparkException failure(String what, Throwable cause) {
+    String detail = "";
+    if (cause instanceof StatusRuntimeException) {
+      Status s = ((StatusRuntimeException) cause).getStatus();
+      detail = ": " + s.getCode() + (s.getDescription() == null ? "" : " " + s.getDescription());
+    } else if (cause != null) {
+      detail = ": " + cause;
+    }
+    String diagnostics = "";
+    if (lease != null) {
+      lease.markBroken();
+      diagnostics = "; " + lease.handle().diagnostics();
+    }
+    abort();
+    return new SidecarSparkException(what + " while scoring partition " + partition
+        + " with API '" + plan.api() + "' of bundle " + plan.bundleTag() + detail + diagnostics);
+  }
+
+  private void finish() {
+    finished = true;
+    if (requests != null) {
+      requests.onCompleted();
+      requests = null;
+    }
+    releaseLease();
+  }
+
+  private void abort() {
+    finished = true;
+    if (requests != null) {
+      requests.cancel("scoring stopped", null);
+      requests = null;
+    }
+    releaseLease();
+  }
+
+  private void releaseLease() {
+    if (lease != null) {
+      lease.close();
+      lease = null;
+    }
+  }
+
+  /** Ends the stream early (task killed or failed downstream); idempotent. */
+  @Override
+  public void close() {
+    if (!finished) {
+      abort();
+    }
+  }
+}

@@ -1,0 +1,38 @@
+package dev.sidecar.spark.internal;
+
+import java.util.Collections;
+import java.util.Iterator;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.util.TaskCompletionListener;
+
+/**
+ * The task side of {@code runSpark}: an empty partition returns at once (no bundle, no sidecar);
+ * otherwise a {@link PartitionScorer} leases this JVM's sidecar for the plan's bundle, and the
+ * task's completion stops its stream and returns the lease.
+ */
+public final class ScoringFunction implements MapPartitionsFunction<Row, Row> {
+  private static final long serialVersionUID = 1L;
+  private final ScoringPlan plan;
+
+  public ScoringFunction(ScoringPlan plan) {
+    this.plan = plan;
+  }
+
+  @Override
+  public Iterator<Row> call(Iterator<Row> input) {
+    if (!input.hasNext()) {
+      return Collections.emptyIterator();
+    }
+    TaskContext task = TaskContext.get();
+    PartitionScorer scorer = new PartitionScorer(plan, input,
+        () -> SidecarRegistry.get().acquire(plan.sidecarKey(),
+            () -> ExecutorBundles.bundle(plan), plan.options()),
+        task == null ? -1 : task.partitionId());
+    if (task != null) {
+      task.addTaskCompletionListener((TaskCompletionListener) context -> scorer.close());
+    }
+    return scorer;
+  }
+}

@@ -1,0 +1,32 @@
+package dev.sidecar.spark.internal;
+
+import dev.sidecar.spark.RunOptions;
+import java.io.Serializable;
+import java.util.List;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Everything a task needs to score a partition, decided on the driver: which bundle (by digest
+ * and the name Spark ships its archive under), which API, how input fields map to tensors,
+ * which input fields are kept, the output schema and the options.
+ */
+public record ScoringPlan(String bundleTag, String bundleDigest, String shippedFileName,
+    String api, List<InputColumn> inputs, List<OutputColumn> outputs, int[] keptFields,
+    StructType outputSchema, RunOptions options) implements Serializable {
+  public ScoringPlan {
+    inputs = List.copyOf(inputs);
+    outputs = List.copyOf(outputs);
+    keptFields = keptFields.clone();
+  }
+
+  /** The same plan with the name Spark ships the bundle's archive under. */
+  public ScoringPlan withShippedFileName(String fileName) {
+    return new ScoringPlan(bundleTag, bundleDigest, fileName, api, inputs, outputs, keptFields,
+        outputSchema, options);
+  }
+
+  /** Identifies the sidecar that serves this plan within one JVM. */
+  public SidecarKey sidecarKey() {
+    return new SidecarKey(bundleDigest, options.sidecarMode());
+  }
+}

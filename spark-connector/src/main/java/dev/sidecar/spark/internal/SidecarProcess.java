@@ -1,0 +1,282 @@
+package dev.sidecar.spark.internal;
+
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.server.SidecarChannels;
+import dev.sidecar.server.SidecarMain;
+import dev.sidecar.spark.RunOptions;
+import dev.sidecar.spark.SidecarSparkException;
+import io.grpc.ManagedChannel;
+import io.netty.channel.epoll.Epoll;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.CodeSource;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A sidecar in its own JVM: {@code java <opts> -cp <cp> dev.sidecar.server.SidecarMain
+ * --bundle-dir D --socket S --parent-pid P}, ready once it prints {@code SIDECAR READY <target>}.
+ * Its stderr goes to a log file whose tail every failure message quotes. Listens on a Unix
+ * socket under {@code /tmp}, or on loopback TCP where Netty's epoll transport is unavailable.
+ */
+final class SidecarProcess implements SidecarHandle {
+  private static final Logger LOG = LoggerFactory.getLogger(SidecarProcess.class);
+  private static final String READY_PREFIX = SidecarMain.READY_PREFIX;
+  private static final AtomicInteger COUNTER = new AtomicInteger();
+  private static final int TAIL_LINES = 30;
+
+  private final Process process;
+  private final String target;
+  private final Path log;
+  private final Path socket;
+  private final ManagedChannel channel;
+  private volatile boolean closed;
+
+  private SidecarProcess(Process process, String target, Path log, Path socket) {
+    this.process = process;
+    this.target = target;
+    this.log = log;
+    this.socket = socket;
+    this.channel = SidecarChannels.forTarget(target);
+  }
+
+  static SidecarProcess start(Bundle bundle, RunOptions options) {
+    long self = ProcessHandle.current().pid();
+    int n = COUNTER.incrementAndGet();
+    String shortDigest = BundleFiles.shortDigest(bundle.digest());
+    Path log;
+    try {
+      Path dir = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "sidecar-logs"));
+      log = dir.resolve("sidecar-" + shortDigest + "-" + self + "-" + n + ".log");
+      Files.deleteIfExists(log);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create the sidecar log directory", e);
+    }
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(options.sidecarJvmOptions());
+    cmd.add("-cp");
+    cmd.add(classPath());
+    cmd.add(SidecarMain.class.getName());
+    cmd.add("--bundle-dir");
+    cmd.add(bundle.root().toString());
+    Path socket = null;
+    if (unixSocketsAvailable()) {
+      socket = Path.of("/tmp", "sidecar-" + self + "-" + shortDigest.substring(0, 8) + "-" + n + ".sock");
+      cmd.add("--socket");
+      cmd.add(socket.toString());
+    } else {
+      cmd.add("--host");
+      cmd.add("127.0.0.1");
+      cmd.add("--port");
+      cmd.add("0");
+    }
+    cmd.add("--parent-pid");
+    cmd.add(Long.toString(self));
+    if (options.sidecarIntraOpThreads() > 0) {
+      cmd.add("--intra-op-threads");
+      cmd.add(Integer.toString(options.sidecarIntraOpThreads()));
+    }
+    Process process;
+    try {
+      if (socket != null) {
+        Files.deleteIfExists(socket);
+      }
+      process = new ProcessBuilder(cmd)
+          .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+          .start();
+    } catch (IOException e) {
+      throw new SidecarSparkException("cannot launch the sidecar for bundle " + bundle.tag()
+          + " (" + String.join(" ", cmd.subList(0, 1)) + "): " + e.getMessage());
+    }
+    CompletableFuture<String> ready = new CompletableFuture<>();
+    Thread reader = new Thread(() -> readStdout(process, log, ready),
+        "sidecar-stdout-" + process.pid());
+    reader.setDaemon(true);
+    reader.start();
+    String target;
+    try {
+      target = ready.get(options.startTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      process.destroyForcibly();
+      throw new SidecarSparkException("the sidecar for bundle " + bundle.tag() + " (pid "
+          + process.pid() + ") did not become ready within " + options.startTimeout()
+          + "; " + describeExit(process, log));
+    } catch (ExecutionException e) {
+      throw new SidecarSparkException("the sidecar for bundle " + bundle.tag() + " (pid "
+          + process.pid() + ") failed to start: " + e.getCause().getMessage() + "; "
+          + describeExit(process, log));
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+      throw new SidecarSparkException("interrupted while starting the sidecar for bundle "
+          + bundle.tag());
+    }
+    LOG.info("sidecar for {} started: pid {} at {} (log {})", bundle.tag(), process.pid(), target, log);
+    return new SidecarProcess(process, target, log, socket);
+  }
+
+  /** Forwards stdout to the log, completing {@code ready} with the target of the ready line. */
+  private static void readStdout(Process process, Path log, CompletableFuture<String> ready) {
+    try (BufferedReader in = new BufferedReader(
+        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (!ready.isDone() && line.startsWith(READY_PREFIX)) {
+          ready.complete(line.substring(READY_PREFIX.length()).trim());
+        } else {
+          appendToLog(log, "[stdout] " + line);
+        }
+      }
+    } catch (IOException e) {
+      // The process went away; the EOF handling below reports it.
+    }
+    ready.completeExceptionally(new IllegalStateException("it closed its stdout before printing '"
+        + READY_PREFIX.trim() + " <target>'"));
+  }
+
+  private static void appendToLog(Path log, String line) {
+    try (Writer w = Files.newBufferedWriter(log, StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+      w.write(line);
+      w.write('\n');
+    } catch (IOException e) {
+      LOG.debug("cannot append to {}", log, e);
+    }
+  }
+
+  private static String describeExit(Process process, Path log) {
+    try {
+      process.waitFor(3, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    String state = process.isAlive() ? "still running" : "exit code " + process.exitValue();
+    return state + "; log " + log + "; last stderr lines:\n" + tail(log);
+  }
+
+  /** The last lines of the log (at most 8 KB), or a note that it is empty. */
+  static String tail(Path log) {
+    try (RandomAccessFile f = new RandomAccessFile(log.toFile(), "r")) {
+      long len = f.length();
+      long from = Math.max(0, len - 8192);
+      byte[] bytes = new byte[(int) (len - from)];
+      f.seek(from);
+      f.readFully(bytes);
+      String text = new String(bytes, StandardCharsets.UTF_8);
+      String[] lines = text.split("\n");
+      int start = Math.max(from > 0 ? 1 : 0, lines.length - TAIL_LINES);
+      StringBuilder s = new StringBuilder();
+      for (int i = start; i < lines.length; i++) {
+        s.append("  | ").append(lines[i]).append('\n');
+      }
+      return s.length() == 0 ? "  (stderr was empty)" : s.toString();
+    } catch (IOException e) {
+      return "  (no stderr log: " + e.getMessage() + ")";
+    }
+  }
+
+  /** The sidecar's class path: the jar or directory holding SidecarMain, then this JVM's class path. */
+  static String classPath() {
+    Set<String> parts = new LinkedHashSet<>();
+    CodeSource source = SidecarMain.class.getProtectionDomain().getCodeSource();
+    if (source != null && source.getLocation() != null) {
+      try {
+        parts.add(Path.of(source.getLocation().toURI()).toString());
+      } catch (URISyntaxException | IllegalArgumentException e) {
+        LOG.debug("cannot turn {} into a path", source.getLocation(), e);
+      }
+    }
+    for (String p : System.getProperty("java.class.path", "").split(File.pathSeparator)) {
+      if (!p.isEmpty()) {
+        parts.add(p);
+      }
+    }
+    return String.join(File.pathSeparator, parts);
+  }
+
+  static boolean unixSocketsAvailable() {
+    try {
+      return Epoll.isAvailable();
+    } catch (Throwable t) {
+      return false;
+    }
+  }
+
+  @Override
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  @Override
+  public String target() {
+    return target;
+  }
+
+  @Override
+  public long pid() {
+    return process.pid();
+  }
+
+  @Override
+  public boolean isAlive() {
+    return !closed && process.isAlive();
+  }
+
+  Path log() {
+    return log;
+  }
+
+  @Override
+  public String diagnostics() {
+    return "sidecar pid " + process.pid() + " at " + target + ", " + describeExit(process, log);
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    channel.shutdownNow();
+    process.destroy();
+    try {
+      if (!process.waitFor(10, TimeUnit.SECONDS)) {
+        LOG.warn("sidecar pid {} did not stop within 10 s of SIGTERM; killing it", process.pid());
+        process.destroyForcibly();
+        process.waitFor(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+    try {
+      if (socket != null) {
+        Files.deleteIfExists(socket);
+      }
+    } catch (IOException e) {
+      LOG.debug("cannot delete {}", socket, e);
+    }
+    LOG.info("sidecar pid {} stopped", process.pid());
+  }
+}

@@ -1,0 +1,189 @@
+package dev.sidecar.spark.internal;
+
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
+import dev.sidecar.proto.stats.StatsRequest;
+import dev.sidecar.proto.stats.StatsResponse;
+import dev.sidecar.spark.RunOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one owner of this JVM's sidecars: one per bundle digest and mode, started by the first task
+ * that needs it and shared by every concurrent and later task. Tasks hold a {@link Lease}; a
+ * sidecar found dead (or reported broken by a task) is replaced by a fresh one on the next
+ * acquire and stopped once its last lease is returned. A shutdown hook stops them all.
+ */
+public final class SidecarRegistry {
+  private static final Logger LOG = LoggerFactory.getLogger(SidecarRegistry.class);
+  private static final SidecarRegistry INSTANCE = new SidecarRegistry();
+
+  private final Map<SidecarKey, Slot> slots = new ConcurrentHashMap<>();
+  private volatile boolean shutDown;
+
+  private SidecarRegistry() {
+    Runtime.getRuntime().addShutdownHook(new Thread(this::shutdown, "sidecar-registry-shutdown"));
+  }
+
+  public static SidecarRegistry get() {
+    return INSTANCE;
+  }
+
+  /**
+   * A lease on the live sidecar for {@code key}, starting one (from the bundle {@code bundle}
+   * supplies) when there is none or the current one is dead.
+   */
+  Lease acquire(SidecarKey key, Supplier<Bundle> bundle, RunOptions options) {
+    if (shutDown) {
+      throw new IllegalStateException("SidecarRegistry is shut down (the JVM is exiting)");
+    }
+    return slots.computeIfAbsent(key, k -> new Slot()).acquire(key, bundle, options);
+  }
+
+  /** Stats from the running sidecar for {@code key}, without starting one. */
+  public Optional<StatsResponse> stats(SidecarKey key) {
+    Slot slot = slots.get(key);
+    SidecarHandle h = slot == null ? null : slot.current();
+    if (h == null || !h.isAlive()) {
+      return Optional.empty();
+    }
+    return Optional.of(SidecarStatsServiceGrpc.newBlockingStub(h.channel())
+        .withDeadlineAfter(30, TimeUnit.SECONDS).stats(StatsRequest.getDefaultInstance()));
+  }
+
+  /** The process id of the running sidecar for {@code key}, if any. */
+  public Optional<Long> pid(SidecarKey key) {
+    Slot slot = slots.get(key);
+    SidecarHandle h = slot == null ? null : slot.current();
+    return h == null || !h.isAlive() ? Optional.empty() : Optional.of(h.pid());
+  }
+
+  /** How many sidecars this registry has started for {@code key} since the JVM started. */
+  public int starts(SidecarKey key) {
+    Slot slot = slots.get(key);
+    return slot == null ? 0 : slot.starts;
+  }
+
+  /** Stops every sidecar; later acquires fail. Called by the shutdown hook. */
+  void shutdown() {
+    shutDown = true;
+    List<SidecarHandle> all = new ArrayList<>();
+    for (Slot s : slots.values()) {
+      all.addAll(s.drain());
+    }
+    for (SidecarHandle h : all) {
+      try {
+        h.close();
+      } catch (RuntimeException e) {
+        LOG.warn("stopping {} failed: {}", h.target(), e.toString());
+      }
+    }
+  }
+
+  /** One key's sidecar, the leases on it, and retired sidecars waiting for their last lease. */
+  private static final class Slot {
+    private SidecarHandle current;
+    private int currentLeases;
+    private final Map<SidecarHandle, Integer> retired = new ConcurrentHashMap<>();
+    private int starts;
+
+    synchronized SidecarHandle current() {
+      return current;
+    }
+
+    synchronized Lease acquire(SidecarKey key, Supplier<Bundle> bundle, RunOptions options) {
+      if (current != null && !current.isAlive()) {
+        LOG.warn("sidecar {} for {} is gone; starting a fresh one", current.target(), key);
+        retire();
+      }
+      if (current == null) {
+        Bundle b = bundle.get();
+        current = key.mode() == RunOptions.SidecarMode.IN_PROCESS
+            ? InProcessSidecar.start(b, options) : SidecarProcess.start(b, options);
+        currentLeases = 0;
+        starts++;
+      }
+      currentLeases++;
+      return new Lease(this, current);
+    }
+
+    /** Called with the lock held: the current sidecar stops taking new leases. */
+    private void retire() {
+      SidecarHandle old = current;
+      current = null;
+      if (currentLeases == 0) {
+        old.close();
+      } else {
+        retired.put(old, currentLeases);
+      }
+      currentLeases = 0;
+    }
+
+    synchronized void release(SidecarHandle h, boolean broken) {
+      if (h == current) {
+        currentLeases--;
+        if (broken) {
+          retire();
+        }
+        return;
+      }
+      Integer left = retired.get(h);
+      if (left == null) {
+        return;
+      }
+      if (left <= 1) {
+        retired.remove(h);
+        h.close();
+      } else {
+        retired.put(h, left - 1);
+      }
+    }
+
+    synchronized List<SidecarHandle> drain() {
+      List<SidecarHandle> all = new ArrayList<>(retired.keySet());
+      retired.clear();
+      if (current != null) {
+        all.add(current);
+        current = null;
+      }
+      return all;
+    }
+  }
+
+  /** A task's use of a sidecar; return it exactly once with {@link #close()}. */
+  static final class Lease implements AutoCloseable {
+    private final Slot slot;
+    private final SidecarHandle handle;
+    private boolean broken;
+    private boolean released;
+
+    private Lease(Slot slot, SidecarHandle handle) {
+      this.slot = slot;
+      this.handle = handle;
+    }
+
+    SidecarHandle handle() {
+      return handle;
+    }
+
+    /** Reports that the sidecar failed this task: the next acquire starts a fresh one. */
+    void markBroken() {
+      broken = true;
+    }
+
+    @Override
+    public void close() {
+      if (!released) {
+        released = true;
+        slot.release(handle, broken);
+      }
+    }
+  }
+}

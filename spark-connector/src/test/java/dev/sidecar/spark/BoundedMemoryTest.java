@@ -1,0 +1,50 @@
+package dev.sidecar.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sidecar.spark.RunOptions.SidecarMode;
+import dev.sidecar.spark.internal.ScoringStats;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One partition of five million rows is streamed through the sidecar while the scorer never
+ * holds more than {@code chunksInFlight + 1} chunks of rows or has more than
+ * {@code chunksInFlight} requests unanswered.
+ */
+class BoundedMemoryTest {
+  private static final long ROWS = 5_000_000L;
+  private static SparkSession spark;
+
+  @BeforeAll
+  static void start() {
+    spark = TestSpark.local("local[2]", "BoundedMemoryTest");
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  @Test
+  void fiveMillionRowsInOnePartition() {
+    TestBundles.Built b = TestBundles.kinds("kinds_bounded", "1.0.0");
+    RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
+        .chunkRows(8192).chunksInFlight(4).keepInputColumns(false).build();
+    Dataset<Row> big = spark.range(0, ROWS, 1, 1).selectExpr("cast(id as float) as f32");
+    ScoringStats.reset();
+    Row totals = Sidecar.runSpark(b.archive(), "f32", big, opts)
+        .selectExpr("count(*)", "sum(cast(out as double))").first();
+    assertEquals(ROWS, totals.getLong(0));
+    assertEquals((double) ROWS * (ROWS - 1) / 2, totals.getDouble(1), 0.0);
+    assertTrue(ScoringStats.maxChunksInFlight() <= 4,
+        "requests in flight: " + ScoringStats.maxChunksInFlight());
+    assertTrue(ScoringStats.maxChunksInFlight() >= 2, "the stream was pipelined");
+    assertTrue(ScoringStats.maxRowsHeld() <= 5L * 8192, "rows held: " + ScoringStats.maxRowsHeld());
+  }
+}

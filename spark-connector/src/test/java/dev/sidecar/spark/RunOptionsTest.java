@@ -1,0 +1,53 @@
+package dev.sidecar.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class RunOptionsTest {
+  @Test
+  void defaultsAreDeclaredOnce() {
+    RunOptions d = RunOptions.defaults();
+    assertEquals(RunOptions.DEFAULT_CHUNK_ROWS, d.chunkRows());
+    assertEquals(RunOptions.DEFAULT_CHUNKS_IN_FLIGHT, d.chunksInFlight());
+    assertEquals(RunOptions.SidecarMode.PROCESS, d.sidecarMode());
+    assertTrue(d.keepInputColumns());
+    assertEquals("", d.outputPrefix());
+    assertEquals(false, d.allowNulls());
+    assertEquals(RunOptions.DEFAULT_START_TIMEOUT, d.startTimeout());
+  }
+
+  @Test
+  void survivesJavaSerialization() throws Exception {
+    RunOptions o = RunOptions.builder().chunkRows(10).outputPrefix("p_")
+        .sidecarJvmOptions(List.of("-Xmx256m")).requestTimeout(Duration.ofSeconds(5))
+        .allowNulls(true).build();
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(o);
+    }
+    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+      assertEquals(o, in.readObject());
+    }
+    assertEquals(o, o.toBuilder().build());
+  }
+
+  @Test
+  void badValuesAreNamed() {
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> RunOptions.builder().chunkRows(0)).getMessage().contains("chunkRows"));
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> RunOptions.builder().chunksInFlight(-1)).getMessage().contains("chunksInFlight"));
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> RunOptions.builder().requestTimeout(Duration.ZERO)).getMessage()
+        .contains("requestTimeout"));
+  }
+}
