@@ -42,7 +42,7 @@ final class MemorySampler implements AutoCloseable {
   private volatile boolean running = true;
   private volatile long rss;
   private volatile long heap;
-  private volatile long heapAfterGc;
+  private volatile long heapAfterGc = -1;   // stays -1 when no GC ran in the window
   private volatile long direct;
 
   private MemorySampler() {

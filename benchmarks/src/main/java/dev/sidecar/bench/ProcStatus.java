@@ -62,16 +62,14 @@ final class ProcStatus {
         .toList();
   }
 
+  /** True when the process runs {@link #SIDECAR_MAIN} (read from /proc: the JDK may not report long command lines). */
   static boolean isSidecar(ProcessHandle p) {
-    Optional<String> cmd = p.info().commandLine();
-    if (cmd.isPresent()) {
-      return cmd.get().contains(SIDECAR_MAIN);
-    }
     try {
       byte[] raw = Files.readAllBytes(Path.of("/proc/" + p.pid() + "/cmdline"));
       return new String(raw, StandardCharsets.UTF_8).contains(SIDECAR_MAIN);
     } catch (IOException e) {
-      return false;
+      Optional<String> cmd = p.info().commandLine();
+      return cmd.isPresent() && cmd.get().contains(SIDECAR_MAIN);
     }
   }
 

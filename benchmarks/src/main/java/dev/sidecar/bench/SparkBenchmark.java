@@ -32,7 +32,7 @@ import org.apache.spark.storage.StorageLevel;
 public final class SparkBenchmark {
   static final Set<String> VALUED = Set.of("rows", "tiny-rows", "mlp-rows", "trees-rows", "reps",
       "warmups", "partitions", "master", "models", "ways", "chunk-rows", "chunks-in-flight",
-      "direct-batch", "direct-threads", "work-dir");
+      "direct-batch", "direct-threads", "sidecar-threads", "sidecar-jvm-opts", "work-dir");
   static final Set<String> FLAGS = Set.of("quick", "help");
 
   /** Relative tolerance on checksums: float sums over differently composed batches. */
@@ -89,7 +89,8 @@ public final class SparkBenchmark {
     return String.join("\n",
         "SparkBenchmark [--quick] [--reps 3] [--warmups 1] [--rows N | --tiny-rows N --mlp-rows N --trees-rows N]",
         "               [--models tiny,mlp,trees] [--ways process,inproc,direct] [--partitions 4] [--master local[2]]",
-        "               [--chunk-rows N] [--chunks-in-flight N] [--direct-batch 1024] [--direct-threads 1] [--work-dir DIR]");
+        "               [--chunk-rows N] [--chunks-in-flight N] [--sidecar-threads N] [--sidecar-jvm-opts '-Xmx1g ...']",
+        "               [--direct-batch 1024] [--direct-threads 1] [--work-dir DIR]");
   }
 
   /** The configuration from the command line; {@code --quick} shrinks sizes and repetitions for a smoke run. */
@@ -98,8 +99,8 @@ public final class SparkBenchmark {
     Map<String, Long> rows = new LinkedHashMap<>();
     long all = a.longValue("rows", -1);
     rows.put("tiny", all > 0 ? all : a.longValue("tiny-rows", quick ? 100_000 : 4_000_000));
-    rows.put("mlp", all > 0 ? all : a.longValue("mlp-rows", quick ? 5_000 : 200_000));
-    rows.put("trees", all > 0 ? all : a.longValue("trees-rows", quick ? 20_000 : 1_000_000));
+    rows.put("mlp", all > 0 ? all : a.longValue("mlp-rows", quick ? 5_000 : 100_000));
+    rows.put("trees", all > 0 ? all : a.longValue("trees-rows", quick ? 5_000 : 100_000));
     List<String> models = Arrays.stream(a.string("models", "tiny,mlp,trees").split(","))
         .map(String::trim).filter(s -> !s.isEmpty()).toList();
     for (String m : models) {
@@ -109,9 +110,11 @@ public final class SparkBenchmark {
     }
     List<Way> ways = Arrays.stream(a.string("ways", "direct,process,inproc").split(","))
         .map(String::trim).filter(s -> !s.isEmpty()).map(Way::parse).toList();
+    String jvmOpts = a.string("sidecar-jvm-opts", null);
     Scorers.Settings settings = new Scorers.Settings(a.intValue("chunk-rows", 0),
         a.intValue("chunks-in-flight", 0), a.intValue("direct-batch", 1024),
-        a.intValue("direct-threads", 1));
+        a.intValue("direct-threads", 1), a.intValue("sidecar-threads", 0),
+        jvmOpts == null ? null : Arrays.stream(jvmOpts.trim().split("\\s+")).toList());
     Path work = Path.of(a.string("work-dir", "benchmarks/target/bench-work")).toAbsolutePath();
     return new Config(models, ways, rows, a.intValue("reps", quick ? 1 : 3),
         a.intValue("warmups", 1), a.intValue("partitions", 4), a.string("master", "local[2]"),
@@ -214,9 +217,16 @@ public final class SparkBenchmark {
   static String header(Config c) {
     return String.format(Locale.ROOT,
         "SparkBenchmark %s, master %s, %d partitions, median of %d reps after %d warm-up(s);"
-            + " direct: batch %d, %d intra-op thread(s); %s",
+            + " direct: batch %d, %d intra-op thread(s); runSpark: chunk rows %s, chunks in flight %s,"
+            + " sidecar threads %s; %s",
         Instant.now(), c.master(), c.partitions(), c.reps(), c.warmups(),
-        c.settings().directBatchRows(), c.settings().directThreads(), BenchSpark.machine());
+        c.settings().directBatchRows(), c.settings().directThreads(),
+        orDefault(c.settings().chunkRows()), orDefault(c.settings().chunksInFlight()),
+        orDefault(c.settings().sidecarThreads()), BenchSpark.machine());
+  }
+
+  private static String orDefault(int v) {
+    return v > 0 ? Integer.toString(v) : "default";
   }
 
   /** The results table: one row per model and way. */

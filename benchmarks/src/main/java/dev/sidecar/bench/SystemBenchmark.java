@@ -131,8 +131,7 @@ public final class SystemBenchmark {
     for (BenchModel m : models.values()) {
       Path dir = work.resolve("coldstart-" + m.key());
       deleteTree(dir);
-      BundleArchive.unpack(m.archive(), dir);
-      Path root = bundleRoot(dir);
+      Path root = BundleArchive.unpack(m.archive(), dir).root();
       List<Double> spawn = new ArrayList<>();
       List<Double> stats = new ArrayList<>();
       for (int i = 0; i < runs; i++) {
@@ -159,18 +158,6 @@ public final class SystemBenchmark {
     return t.render() + "\nSidecar JVM options: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS)
         + " (the connector's default); spawn → READY is measured by this JVM from ProcessBuilder.start()"
         + " to reading the ready line; Stats gives ready_at − started_at as the server reports them.\n";
-  }
-
-  /** The unpacked bundle's root: {@code dir} itself, or its one subdirectory holding manifest.json. */
-  static Path bundleRoot(Path dir) throws IOException {
-    if (Files.exists(dir.resolve("manifest.json"))) {
-      return dir;
-    }
-    try (Stream<Path> s = Files.walk(dir, 3)) {
-      return s.filter(p -> p.getFileName().toString().equals("manifest.json")).findFirst()
-          .map(Path::getParent)
-          .orElseThrow(() -> new IllegalStateException("no manifest.json under " + dir));
-    }
   }
 
   static Started startSidecar(Path bundleDir, Path socket, Path stderr) throws IOException, InterruptedException {
