@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The benchmark harness at tiny sizes: every way scores the same rows to the same predictions
- * (row for row, and for the tiny classifier equal to a plain-Java reference), and a run prints
+ * (row for row, and equal to the testkit's plain-Java reference of each model), and a run prints
  * one row per model and way with agreeing checksums. No timing is asserted.
  */
 class SparkBenchmarkSmokeIT {
@@ -73,9 +73,7 @@ class SparkBenchmarkSmokeIT {
       for (Map.Entry<Way, List<Row>> e : byWay.entrySet()) {
         assertSameOutputs(model, direct, e.getValue(), e.getKey());
       }
-      if (model.key().equals("tiny")) {
-        assertMatchesReference(df, direct);
-      }
+      assertMatchesReference(model, df, direct);
       df.unpersist();
     }
   }
@@ -94,24 +92,47 @@ class SparkBenchmarkSmokeIT {
     }
   }
 
-  /** The tiny classifier's probabilities and labels against the testkit's plain-Java reference. */
-  private static void assertMatchesReference(Dataset<Row> df, List<Row> direct) {
+  /** The direct way's outputs against the testkit's plain-Java references of each model. */
+  private static void assertMatchesReference(BenchModel model, Dataset<Row> df, List<Row> direct) {
+    int f = model.features();
     List<Row> feats = df.orderBy("id").collectAsList();
-    float[] x = new float[feats.size() * 4];
+    float[] x = new float[feats.size() * f];
     for (int r = 0; r < feats.size(); r++) {
-      List<Object> f = feats.get(r).getList(1);
-      for (int k = 0; k < 4; k++) {
-        x[r * 4 + k] = (Float) f.get(k);
+      List<Object> v = feats.get(r).getList(1);
+      for (int k = 0; k < f; k++) {
+        x[r * f + k] = (Float) v.get(k);
       }
     }
-    float[] probs = OnnxModels.linearClassifierProbabilities(4, 3, BenchModels.SEED, x);
-    long[] labels = OnnxModels.linearClassifierLabels(4, 3, BenchModels.SEED, x);
-    for (int r = 0; r < direct.size(); r++) {
-      assertEquals(labels[r], direct.get(r).getLong(1), "tiny row " + r + " label");
-      double[] p = values(direct.get(r), 2);
-      for (int k = 0; k < 3; k++) {
-        assertEquals(probs[r * 3 + k], p[k], 1e-5, "tiny row " + r + " probabilities[" + k + "]");
+    switch (model.key()) {
+      case "tiny" -> {
+        float[] probs = OnnxModels.linearClassifierProbabilities(f, 3, BenchModels.SEED, x);
+        long[] labels = OnnxModels.linearClassifierLabels(f, 3, BenchModels.SEED, x);
+        for (int r = 0; r < direct.size(); r++) {
+          assertEquals(labels[r], direct.get(r).getLong(1), "tiny row " + r + " label");
+          assertClose(probs, r, 3, values(direct.get(r), 2), "tiny row " + r + " probabilities");
+        }
       }
+      case "mlp" -> {
+        float[] y = OnnxModels.mlpPredict(f, new int[] {16, 16}, 4, BenchModels.SEED, x);
+        for (int r = 0; r < direct.size(); r++) {
+          assertClose(y, r, 4, values(direct.get(r), 1), "mlp row " + r + " y");
+        }
+      }
+      case "trees" -> {
+        float[] y = OnnxModels.treeEnsemblePredict(5, 3, f, BenchModels.SEED, x);
+        for (int r = 0; r < direct.size(); r++) {
+          assertClose(y, r, 1, values(direct.get(r), 1), "trees row " + r + " score");
+        }
+      }
+      default -> throw new AssertionError("no reference for model " + model.key());
+    }
+  }
+
+  private static void assertClose(float[] want, int row, int width, double[] got, String where) {
+    assertEquals(width, got.length, where + ": width");
+    for (int k = 0; k < width; k++) {
+      double w = want[row * width + k];
+      assertEquals(w, got[k], TOL * Math.max(1, Math.abs(w)), where + "[" + k + "]");
     }
   }
 
