@@ -1,4 +1,4 @@
-package dev.sidecar.benchmarks;
+package dev.sidecar.bench;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * Bounded in time: every cell runs a warm-up then a fixed measuring window.
  *
  * <pre>
- * benchmarks/run-server-benchmark.sh --seconds 4 --model mlp --transport tcp
+ * benchmarks/run.sh ServerBenchmark --seconds 4 --model mlp --transport tcp
  * </pre>
  *
  * Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}

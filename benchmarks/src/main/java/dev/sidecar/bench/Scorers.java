@@ -1,0 +1,51 @@
+package dev.sidecar.bench;
+
+import dev.sidecar.spark.RunOptions;
+import dev.sidecar.spark.Sidecar;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/** Turns (model, way) into the scored DataFrame: the one place that calls the connector. */
+final class Scorers {
+  /** Knobs of the ways: connector chunking and the direct baseline's batch and threads. */
+  record Settings(int chunkRows, int chunksInFlight, int directBatchRows, int directThreads,
+      int sidecarThreads, List<String> sidecarJvmOptions) {
+    Settings {
+      sidecarJvmOptions = sidecarJvmOptions == null ? null : List.copyOf(sidecarJvmOptions);
+    }
+
+    /** Connector defaults (0 / null: not set), direct batches of 1024 rows on one intra-op thread. */
+    static Settings defaults() {
+      return new Settings(0, 0, 1024, 1, 0, null);
+    }
+  }
+
+  private Scorers() {}
+
+  static Dataset<Row> score(SparkSession spark, BenchModel model, Way way, Dataset<Row> df, Settings s) {
+    return switch (way) {
+      case DIRECT -> DirectScorer.score(spark, model, df, s.directBatchRows(), s.directThreads());
+      case PROCESS, IN_PROCESS -> Sidecar.runSpark(model.archive(), model.api(), df, options(way, s));
+    };
+  }
+
+  private static RunOptions options(Way way, Settings s) {
+    RunOptions.Builder b = RunOptions.builder()
+        .sidecarMode(way == Way.PROCESS ? RunOptions.SidecarMode.PROCESS : RunOptions.SidecarMode.IN_PROCESS);
+    if (s.chunkRows() > 0) {
+      b.chunkRows(s.chunkRows());
+    }
+    if (s.chunksInFlight() > 0) {
+      b.chunksInFlight(s.chunksInFlight());
+    }
+    if (s.sidecarThreads() > 0) {
+      b.sidecarIntraOpThreads(s.sidecarThreads());
+    }
+    if (s.sidecarJvmOptions() != null) {
+      b.sidecarJvmOptions(s.sidecarJvmOptions());
+    }
+    return b.build();
+  }
+}

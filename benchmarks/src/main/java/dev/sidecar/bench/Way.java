@@ -1,0 +1,32 @@
+package dev.sidecar.bench;
+
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** A way to score the benchmark DataFrame. */
+enum Way {
+  /** {@code runSpark} with the sidecar as a separate JVM process (the default). */
+  PROCESS("process", "runSpark, sidecar process"),
+  /** {@code runSpark} with the server inside the executor JVM. */
+  IN_PROCESS("inproc", "runSpark, in-process"),
+  /** ONNX Runtime called directly inside {@code mapPartitions}: the in-JVM limit. */
+  DIRECT("direct", "direct ORT in mapPartitions");
+
+  final String id;
+  final String label;
+
+  Way(String id, String label) {
+    this.id = id;
+    this.label = label;
+  }
+
+  static Way parse(String id) {
+    for (Way w : values()) {
+      if (w.id.equalsIgnoreCase(id.trim())) {
+        return w;
+      }
+    }
+    throw new IllegalArgumentException("unknown way '" + id + "', expected one of "
+        + Arrays.stream(values()).map(w -> w.id).collect(Collectors.joining(", ", "[", "]")));
+  }
+}

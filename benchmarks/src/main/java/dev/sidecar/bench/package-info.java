@@ -1,0 +1,7 @@
+/**
+ * Benchmarks: {@link dev.sidecar.bench.SparkBenchmark} scores the same cached DataFrame with
+ * {@code runSpark} (process and in-process sidecar) and with ONNX Runtime called directly in
+ * {@code mapPartitions}; {@link dev.sidecar.bench.SystemBenchmark} measures cold start, the
+ * second job, memory against partition size and bundle pack/unpack throughput.
+ */
+package dev.sidecar.bench;
