@@ -22,6 +22,8 @@ import picocli.CommandLine.ScopeType;
         + " sidecar.",
     subcommands = {
         BundleCommand.class,
+        ServeCommand.class,
+        StatsCommand.class,
         CommandLine.HelpCommand.class,
     })
 public final class SidecarCli implements Callable<Integer> {

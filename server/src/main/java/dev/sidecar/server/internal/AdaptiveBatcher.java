@@ -1,0 +1,287 @@
+package dev.sidecar.server.internal;
+
+import dev.sidecar.bundle.BatchingSpec;
+import io.grpc.Status;
+import io.grpc.StatusException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.ToDoubleFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Merges the rows of every concurrent request of one API into model calls of at most
+ * {@code max_batch_size} rows, strictly first in, first out.
+ *
+ * <p>A worker that becomes free takes what is queued. It waits for more rows only while waiting
+ * pays, judged by a {@link LatencyModel} fitted online ({@code t(n) = fixed + perRow * n}) and the
+ * measured arrival rate {@code λ} (rows per ms): running {@code R} queued rows now and the next
+ * arrivals later costs one more fixed cost, and waiting beats it in throughput exactly when
+ * {@code R < λ · fixed} (the rows expected during one fixed cost outnumber those queued). The
+ * rate is judged pessimistically ({@code λ} falls while no request comes), and no row is held
+ * longer than {@code max_latency_ms} before its batch starts. A request larger than the batch
+ * limit is split into slices; the queue holds at most {@code maxQueuedRows} rows and refuses
+ * more with RESOURCE_EXHAUSTED; calls whose deadline passed are dropped before inference.
+ * With batching disabled each request runs alone, still in arrival order.
+ */
+final class AdaptiveBatcher implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(AdaptiveBatcher.class);
+  private static final double EWMA = 0.1;
+  private static final long MIN_WAIT_NANOS = 20_000;
+
+  private final String api;
+  private final BatchingSpec spec;
+  private final int maxQueuedRows;
+  private final ToDoubleFunction<List<InferCall.Slice>> runner;
+  private final LatencyModel model = new LatencyModel();
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  private final ArrayDeque<InferCall.Slice> queue = new ArrayDeque<>();
+  private final long maxLatencyNanos;
+  private final List<Thread> workers = new ArrayList<>();
+
+  private int queuedRows;
+  private long lastArrivalNanos;
+  private double gapMs = -1;
+  private double rowsPerRequest = 1;
+  private boolean accepting = true;
+  private boolean stopped;
+
+  /**
+   * @param runner runs one batch and completes its slices; returns the model time in ms, or a
+   *     negative number when the batch failed
+   */
+  AdaptiveBatcher(String api, BatchingSpec spec, int maxQueuedRows, int workerThreads,
+      ToDoubleFunction<List<InferCall.Slice>> runner) {
+    this.api = api;
+    this.spec = spec;
+    this.maxQueuedRows = maxQueuedRows;
+    this.runner = runner;
+    this.maxLatencyNanos = TimeUnit.MILLISECONDS.toNanos(Math.max(0, spec.maxLatencyMs()));
+    for (int i = 0; i < workerThreads; i++) {
+      Thread t = new Thread(this::work, "sidecar-infer-" + api + "-" + i);
+      t.setDaemon(true);
+      workers.add(t);
+      t.start();
+    }
+  }
+
+  LatencyModel latencyModel() {
+    return model;
+  }
+
+  int queuedRows() {
+    lock.lock();
+    try {
+      return queuedRows;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Queues a call (split if needed); RESOURCE_EXHAUSTED if its rows do not fit the queue. */
+  void submit(InferCall call) throws StatusException {
+    int maxSlice = spec.enabled() && call.mergeable ? Math.max(1, spec.maxBatchSize()) : 0;
+    lock.lock();
+    try {
+      if (!accepting) {
+        throw Status.UNAVAILABLE.withDescription("server is shutting down; model '" + api
+            + "' takes no new requests").asException();
+      }
+      if (queuedRows + call.rows > maxQueuedRows) {
+        throw Status.RESOURCE_EXHAUSTED.withDescription("model '" + api + "' is overloaded: "
+            + queuedRows + " rows are queued, this request adds " + call.rows + " and the limit"
+            + " is " + maxQueuedRows + " rows; retry later").asException();
+      }
+      for (InferCall.Slice s : call.slice(maxSlice)) {
+        queue.addLast(s);
+      }
+      queuedRows += call.rows;
+      long now = System.nanoTime();
+      if (lastArrivalNanos != 0) {
+        double gap = (now - lastArrivalNanos) / 1e6;
+        gapMs = gapMs < 0 ? gap : EWMA * gap + (1 - EWMA) * gapMs;
+      }
+      rowsPerRequest = EWMA * call.rows + (1 - EWMA) * rowsPerRequest;
+      lastArrivalNanos = now;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void work() {
+    while (true) {
+      List<InferCall.Slice> batch;
+      try {
+        batch = next();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      if (batch == null) {
+        return;
+      }
+      if (batch.isEmpty()) {
+        continue;
+      }
+      int rows = 0;
+      for (InferCall.Slice s : batch) {
+        rows += s.rowCount();
+      }
+      double ms;
+      try {
+        ms = runner.applyAsDouble(batch);
+      } catch (RuntimeException e) {
+        LOG.error("batch runner of model '{}' failed", api, e);
+        for (InferCall.Slice s : batch) {
+          s.call().fail(Status.INTERNAL.withDescription("inference failed: " + e));
+        }
+        ms = -1;
+      }
+      if (ms >= 0) {
+        model.observe(rows, ms);
+      }
+    }
+  }
+
+  /** The next batch (maybe empty after drops), or null when stopped and drained. */
+  private List<InferCall.Slice> next() throws InterruptedException {
+    List<InferCall.Slice> batch = new ArrayList<>();
+    List<InferCall.Slice> dropped = new ArrayList<>();
+    List<Status> why = new ArrayList<>();
+    lock.lock();
+    try {
+      while (true) {
+        while (queue.isEmpty()) {
+          if (stopped || !accepting) {
+            return null;
+          }
+          changed.await();
+        }
+        if (stopped) {
+          return null;
+        }
+        long now = System.nanoTime();
+        InferCall.Slice head = queue.peekFirst();
+        if (!spec.enabled() || !head.call().mergeable || queuedRows >= spec.maxBatchSize()
+            || !accepting) {
+          break;
+        }
+        long waited = now - head.call().arrivalNanos;
+        long budget = maxLatencyNanos - waited;
+        if (budget <= 0) {
+          break;
+        }
+        long wait = waitNanos(now);
+        if (wait <= 0) {
+          break;
+        }
+        changed.awaitNanos(Math.min(wait, budget));
+      }
+      int rows = 0;
+      int limit = spec.enabled() ? spec.maxBatchSize() : Integer.MAX_VALUE;
+      while (!queue.isEmpty()) {
+        InferCall.Slice s = queue.peekFirst();
+        if (!batch.isEmpty() && (!spec.enabled() || !s.call().mergeable
+            || !batch.get(0).call().mergeable || rows + s.rowCount() > limit)) {
+          break;
+        }
+        queue.pollFirst();
+        queuedRows -= s.rowCount();
+        if (s.call().finished()) {
+          continue;
+        }
+        Status gone = s.call().goneStatus();
+        if (gone != null) {
+          dropped.add(s);
+          why.add(gone);
+          continue;
+        }
+        batch.add(s);
+        rows += s.rowCount();
+      }
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    for (int i = 0; i < dropped.size(); i++) {
+      dropped.get(i).call().fail(why.get(i));
+    }
+    return batch;
+  }
+
+  /** How long to wait for more rows before running what is queued (0 = run now). */
+  private long waitNanos(long now) {
+    if (!model.ready() || gapMs < 0) {
+      return 0;
+    }
+    double sinceLast = (now - lastArrivalNanos) / 1e6;
+    double gap = Math.max(gapMs, sinceLast);
+    if (gap <= 0) {
+      return MIN_WAIT_NANOS;
+    }
+    double lambda = rowsPerRequest / gap;
+    if (queuedRows >= lambda * model.fixedMs()) {
+      return 0;
+    }
+    return Math.max(MIN_WAIT_NANOS, (long) (gapMs * 1e6));
+  }
+
+  /**
+   * Stops taking calls and lets the workers finish what is queued, waiting up to
+   * {@code timeoutMillis}; then fails whatever is left with UNAVAILABLE.
+   */
+  void drain(long timeoutMillis) {
+    lock.lock();
+    try {
+      accepting = false;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+    for (Thread t : workers) {
+      long left = TimeUnit.NANOSECONDS.toMillis(end - System.nanoTime());
+      try {
+        t.join(Math.max(1, left));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    close();
+  }
+
+  @Override
+  public void close() {
+    List<InferCall.Slice> left;
+    lock.lock();
+    try {
+      accepting = false;
+      stopped = true;
+      left = new ArrayList<>(queue);
+      queue.clear();
+      queuedRows = 0;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    for (InferCall.Slice s : left) {
+      s.call().fail(Status.UNAVAILABLE.withDescription("server stopped before model '" + api
+          + "' ran this request"));
+    }
+    for (Thread t : workers) {
+      try {
+        t.join(TimeUnit.SECONDS.toMillis(10));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,140 @@
+package dev.sidecar.server.internal;
+
+import com.google.protobuf.ByteString;
+import dev.sidecar.proto.inference.ModelInferResponse;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One decoded inference request on its way through the batcher: its validated input data, the
+ * outputs it wants, its deadline, and the assembly of its answer from the slices it was split
+ * into. Completes exactly once, through its {@link Listener}.
+ */
+final class InferCall {
+  /** Receives the outcome of a call, exactly once. */
+  interface Listener {
+    void onResponse(ModelInferResponse response);
+
+    void onError(Status status);
+  }
+
+  /** Rows {@code [rowStart, rowStart + rowCount)} of a call: the unit the batcher queues. */
+  record Slice(InferCall call, int index, int rowStart, int rowCount) {
+  }
+
+  final ApiEndpoint endpoint;
+  final String id;
+  final int rows;
+  final ApiEndpoint.Plan plan;
+  /** Per plan input: a {@link ByteString} of raw fixed-width elements or a {@code String[]}. */
+  final Object[] sources;
+  /** Per model input (in the plan's feed order): the dimensions after the batch dimension. */
+  final long[][] feedDims;
+  final boolean mergeable;
+  final List<ApiEndpoint.OutCol> outputs;
+  final long arrivalNanos;
+  private final Context context;
+  private final Deadline deadline;
+  private final Listener listener;
+
+  private ByteString[][] parts;
+  private int remaining;
+  private boolean finished;
+
+  InferCall(ApiEndpoint endpoint, String id, int rows, ApiEndpoint.Plan plan, Object[] sources,
+      long[][] feedDims, boolean mergeable, List<ApiEndpoint.OutCol> outputs, long arrivalNanos,
+      Context context, Listener listener) {
+    this.endpoint = endpoint;
+    this.id = id;
+    this.rows = rows;
+    this.plan = plan;
+    this.sources = sources;
+    this.feedDims = feedDims;
+    this.mergeable = mergeable;
+    this.outputs = outputs;
+    this.arrivalNanos = arrivalNanos;
+    this.context = context;
+    this.deadline = context == null ? null : context.getDeadline();
+    this.listener = listener;
+  }
+
+  /** Splits the call into slices of at most {@code maxRows} rows (one slice if maxRows <= 0). */
+  synchronized List<Slice> slice(int maxRows) {
+    List<Slice> out = new ArrayList<>();
+    if (maxRows <= 0 || rows <= maxRows) {
+      out.add(new Slice(this, 0, 0, rows));
+    } else {
+      int i = 0;
+      for (int start = 0; start < rows; start += maxRows) {
+        out.add(new Slice(this, i++, start, Math.min(maxRows, rows - start)));
+      }
+    }
+    parts = new ByteString[out.size()][];
+    remaining = out.size();
+    return out;
+  }
+
+  /** True once answered or failed. */
+  synchronized boolean finished() {
+    return finished;
+  }
+
+  /**
+   * Why the call must not run any more (deadline passed, client gone), or null if it may run.
+   */
+  Status goneStatus() {
+    if (deadline != null && deadline.isExpired()) {
+      long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
+      return Status.DEADLINE_EXCEEDED.withDescription("deadline passed after " + waitedMs
+          + " ms in the queue of model '" + endpoint.name() + "'; dropped before inference");
+    }
+    if (context != null && context.isCancelled()) {
+      return Status.CANCELLED.withDescription("client cancelled the request");
+    }
+    return null;
+  }
+
+  /** Records the encoded outputs of one slice; answers when every slice is in. */
+  void complete(int sliceIndex, ByteString[] outs) {
+    synchronized (this) {
+      if (finished) {
+        return;
+      }
+      parts[sliceIndex] = outs;
+      if (--remaining > 0) {
+        return;
+      }
+      finished = true;
+    }
+    ModelInferResponse response;
+    try {
+      response = endpoint.assemble(this, parts);
+    } catch (RuntimeException e) {
+      deliverError(Status.INTERNAL.withDescription("assembling the response failed: "
+          + e.getMessage()));
+      return;
+    }
+    endpoint.metrics().answered(rows, (System.nanoTime() - arrivalNanos) / 1e6);
+    listener.onResponse(response);
+  }
+
+  /** Fails the call (once; later calls are ignored). */
+  void fail(Status status) {
+    synchronized (this) {
+      if (finished) {
+        return;
+      }
+      finished = true;
+    }
+    deliverError(status);
+  }
+
+  private void deliverError(Status status) {
+    endpoint.metrics().error(status.getCode());
+    listener.onError(status);
+  }
+}

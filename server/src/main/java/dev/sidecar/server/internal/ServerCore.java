@@ -1,0 +1,184 @@
+package dev.sidecar.server.internal;
+
+import ai.onnxruntime.OrtException;
+import dev.sidecar.bundle.ApiSpec;
+import dev.sidecar.bundle.BatchingSpec;
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.proto.stats.StatsResponse;
+import dev.sidecar.server.ServerOptions;
+import io.grpc.BindableService;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.grpc.StatusException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Everything a {@link dev.sidecar.server.ModelServer} serves, independent of the transport: one
+ * ONNX Runtime session per bundle model, one endpoint and batcher per API, and the gRPC
+ * services (Open Inference Protocol, Stats). Built once; closed once.
+ */
+public final class ServerCore implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ServerCore.class);
+
+  private final Bundle bundle;
+  private final Map<String, ModelRuntime> runtimes = new LinkedHashMap<>();
+  private final Map<String, ApiEndpoint> endpoints = new LinkedHashMap<>();
+  private final InferenceService inference;
+  private final StatsService stats;
+  private final String instanceId = UUID.randomUUID().toString();
+  private final long startedAtMs = System.currentTimeMillis();
+  private volatile long readyAtMs;
+  private volatile boolean ready;
+  private boolean closed;
+
+  /** Opens a session for every model the bundle's APIs use and checks every descriptor. */
+  public ServerCore(Bundle bundle, ServerOptions options) {
+    this.bundle = bundle;
+    try {
+      for (ApiSpec api : bundle.manifest().apis()) {
+        ModelRuntime rt = runtimes.get(api.model());
+        if (rt == null) {
+          try {
+            rt = new ModelRuntime(api.model(), bundle.modelPath(api.model()),
+                options.intraOpThreads(), options.interOpThreads());
+          } catch (OrtException e) {
+            throw new IllegalArgumentException("ONNX Runtime cannot load model '" + api.model()
+                + "' of bundle " + bundle.tag() + ": " + e.getMessage(), e);
+          }
+          runtimes.put(api.model(), rt);
+        }
+        ApiEndpoint ep = new ApiEndpoint(bundle, api, rt);
+        BatchingSpec b = api.batching() == null ? BatchingSpec.defaults() : api.batching();
+        ep.attach(new AdaptiveBatcher(api.name(), b, options.maxQueuedRows(),
+            options.inferenceWorkers(), ep::runBatch));
+        endpoints.put(api.name(), ep);
+      }
+      if (endpoints.isEmpty()) {
+        throw new IllegalArgumentException("bundle " + bundle.tag() + " has no APIs to serve");
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+    this.inference = new InferenceService(this, options.streamWindow());
+    this.stats = new StatsService(this);
+    LOG.info("loaded bundle {} ({}): APIs {}", bundle.tag(), bundle.digest(), endpoints.keySet());
+  }
+
+  /** The gRPC services to register (Open Inference Protocol and Stats). */
+  public List<BindableService> services() {
+    return List.of(inference, stats);
+  }
+
+  /** The interceptor that demands {@code authorization: Bearer <token>}. */
+  public static ServerInterceptor bearerToken(String token) {
+    return new BearerTokenInterceptor(token);
+  }
+
+  public void markReady() {
+    readyAtMs = System.currentTimeMillis();
+    ready = true;
+  }
+
+  boolean ready() {
+    return ready;
+  }
+
+  /**
+   * Stops readiness and ends every open stream once the requests it already read are answered;
+   * queued work keeps running until {@link #close(long)}.
+   */
+  public void drain() {
+    ready = false;
+    inference.drain();
+  }
+
+  /** Requests accepted (decoded and valid or not) and answered with data, over all APIs. */
+  public long[] acceptedAndAnswered() {
+    long req = 0;
+    long ans = 0;
+    for (ApiEndpoint ep : endpoints.values()) {
+      req += ep.metrics().requests();
+      ans += ep.metrics().answered();
+    }
+    return new long[] {req, ans};
+  }
+
+  static String version() {
+    String v = ServerCore.class.getPackage().getImplementationVersion();
+    return v == null ? "0.1.0-SNAPSHOT" : v;
+  }
+
+  /** Finds the API a model name means: API name, {@code bundle/api}, or the bundle name. */
+  ApiEndpoint resolve(String model, String version) throws StatusException {
+    String bundleName = bundle.manifest().name();
+    ApiEndpoint ep = endpoints.get(model);
+    if (ep == null && model.startsWith(bundleName + "/")) {
+      ep = endpoints.get(model.substring(bundleName.length() + 1));
+    }
+    if (ep == null && model.equals(bundleName)) {
+      ep = endpoints.values().iterator().next();
+    }
+    if (ep == null) {
+      List<String> known = new ArrayList<>(endpoints.keySet());
+      for (String api : endpoints.keySet()) {
+        known.add(bundleName + "/" + api);
+      }
+      known.add(bundleName);
+      throw Status.NOT_FOUND.withDescription("unknown model '" + model + "'; this server has "
+          + known).asException();
+    }
+    if (version != null && !version.isEmpty() && !version.equals(ep.version())) {
+      throw Status.NOT_FOUND.withDescription("model '" + ep.name() + "' has no version '"
+          + version + "'; versions: [" + ep.version() + "]").asException();
+    }
+    return ep;
+  }
+
+  StatsResponse stats() {
+    StatsResponse.Builder s = StatsResponse.newBuilder()
+        .setInstanceId(instanceId)
+        .setPid(ProcessHandle.current().pid())
+        .setStartedAtUnixMs(startedAtMs)
+        .setReadyAtUnixMs(readyAtMs)
+        .setBundleName(bundle.manifest().name())
+        .setBundleVersion(bundle.manifest().version())
+        .setBundleDigest(bundle.digest())
+        .setStreamsOpened(inference.streamsOpened.sum());
+    for (ApiEndpoint ep : endpoints.values()) {
+      s.addApis(ep.metrics().snapshot(ep.batcher().queuedRows(), ep.batcher().latencyModel()));
+    }
+    return s.build();
+  }
+
+  /** Lets the batchers finish queued work for up to {@code timeoutMillis}, then stops all. */
+  public void close(long timeoutMillis) {
+    long end = System.currentTimeMillis() + timeoutMillis;
+    for (ApiEndpoint ep : endpoints.values()) {
+      ep.batcher().drain(Math.max(1, end - System.currentTimeMillis()));
+    }
+    close();
+  }
+
+  /** Stops the batchers (failing what is queued) and closes the sessions; counters stay readable. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    ready = false;
+    for (ApiEndpoint ep : endpoints.values()) {
+      ep.close();
+    }
+    for (ModelRuntime rt : runtimes.values()) {
+      rt.close();
+    }
+  }
+}
