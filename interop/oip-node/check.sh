@@ -3,10 +3,10 @@
 #
 # Needs node >= 20 and npm on PATH and bin/sidecar built (mvn -B -DskipTests package).
 # Installs the pinned client dependencies (npm ci), builds the iris bundle into a temporary
-# SIDECAR_HOME, serves it on a free loopback port, runs client.js against it, stops the
-# server with SIGTERM and exits with the client's status.
+# SIDECAR_HOME, serves it on a free loopback port, runs client.js against it (for each of the
+# bundle's two APIs), stops the server with SIGTERM and exits with the clients' status.
 #
-# Exit status: the client's (0 = every check passed); 1 on a setup failure; 77 when the
+# Exit status: 0 when every check passed, 1 on any failed check or setup failure; 77 when the
 # check cannot run here (no node/npm, or the npm registry cannot be reached).
 set -euo pipefail
 
@@ -85,11 +85,14 @@ if [ -z "$target" ]; then
 fi
 log "server (pid $server_pid) listening on $target"
 
-# 4. The client.
+# 4. The client: once with the dataframe API 'classify' (four FP32 [-1] columns), once with the
+# tensor API 'classify_tensor' (one FP32 [-1, 4] column) as the second model it talks to.
 status=0
-node "$here/client.js" --target "$target" --model iris_classifier --api classify \
-  --csv "$root/examples/iris/iris.csv" --expected "$root/examples/iris/expected_predictions.csv" \
-  || status=$?
+for api in classify classify_tensor; do
+  node "$here/client.js" --target "$target" --model iris_classifier --api "$api" \
+    --csv "$root/examples/iris/iris.csv" --expected "$root/examples/iris/expected_predictions.csv" \
+    || status=1
+done
 
 # 5. Stop the server gracefully.
 kill -TERM "$server_pid" 2> /dev/null || true

@@ -425,14 +425,21 @@ async function main() {
       metadata[name] = m;
     });
   }
-  if (metadata[opts.model] && metadata[opts.api]) {
-    const tensors = (m) => JSON.stringify([m.inputs, m.outputs]);
-    check(`ModelMetadata: '${opts.model}' and '${opts.api}' describe the same tensors`,
-      tensors(metadata[opts.model]) === tensors(metadata[opts.api]));
+  const bare = metadata[opts.model];
+  if (bare && bare.properties.apis) {
+    // sidecar's own property: the bare bundle name means the bundle's first API.
+    const first = bare.properties.apis.split(',')[0].trim();
+    check(`ModelMetadata '${opts.model}' is the first API '${first}' (properties.apis ${bare.properties.apis})`,
+      bare.name === first, `name '${bare.name}'`);
   }
-  const meta = metadata[opts.model] || metadata[opts.api];
+  if (bare && metadata[opts.api] && bare.name === opts.api) {
+    const same = (m) => JSON.stringify([m.inputs, m.outputs]);
+    check(`ModelMetadata: '${opts.model}' and '${opts.api}' describe the same tensors`,
+      same(bare) === same(metadata[opts.api]));
+  }
+  const meta = metadata[opts.model];
   if (!meta) {
-    check('ModelMetadata available, needed for inference', false);
+    check(`ModelMetadata '${opts.model}' available, needed for inference`, false);
     return finish(client);
   }
   const version = meta.versions[0];
@@ -452,30 +459,35 @@ async function main() {
       e.code === grpc.status.NOT_FOUND && e.details.includes('no_such_model'), describeError(e));
   });
 
-  let tensors;
-  await step('inputs from metadata', async () => {
-    tensors = inputsFromMetadata(meta.inputs, table);
-    check(`request inputs from metadata: ${tensors.map((t) => `${t.name} FP32 ${shapeStr(t.shape)}`)
-      .join(', ')}`, true);
-  });
-  if (!tensors) return finish(client);
+  const tensors = {};
+  for (const name of [opts.model, opts.api]) {
+    if (!metadata[name]) continue;
+    await step(`request inputs for '${name}' from its metadata`, async () => {
+      tensors[name] = inputsFromMetadata(metadata[name].inputs, table);
+      check(`request inputs for '${name}' from its metadata: ${tensors[name]
+        .map((t) => `${t.name} FP32 ${shapeStr(t.shape)}`).join(', ')}`, true);
+    });
+  }
+  if (!tensors[opts.model]) return finish(client);
 
   await step('ModelInfer typed contents', async () => {
     const id = 'typed-contents';
-    const r = await unary(client, 'ModelInfer', typedRequest(opts.model, id, tensors));
+    const r = await unary(client, 'ModelInfer', typedRequest(opts.model, id, tensors[opts.model]));
     checkAnswer(`ModelInfer '${opts.model}' typed fp32_contents`, r, id, meta.outputs, expected,
       table.classes);
   });
-  await step('ModelInfer raw contents', async () => {
-    const id = 'raw-contents';
-    const request = rawRequest(opts.api, id, tensors);
-    request.model_version = version;
-    const r = await unary(client, 'ModelInfer', request);
-    check(`ModelInfer '${opts.api}' raw: model_version '${r.model_version}' is '${version}'`,
-      r.model_version === version);
-    checkAnswer(`ModelInfer '${opts.api}' raw_input_contents`, r, id, meta.outputs, expected,
-      table.classes);
-  });
+  if (tensors[opts.api]) {
+    await step('ModelInfer raw contents', async () => {
+      const id = 'raw-contents';
+      const request = rawRequest(opts.api, id, tensors[opts.api]);
+      request.model_version = version;
+      const r = await unary(client, 'ModelInfer', request);
+      check(`ModelInfer '${opts.api}' raw: model_version '${r.model_version}' is '${version}'`,
+        r.model_version === version);
+      checkAnswer(`ModelInfer '${opts.api}' raw_input_contents`, r, id, metadata[opts.api].outputs,
+        expected, table.classes);
+    });
+  }
 
   const passThrough = [{ name: opts.modelInput, datatype: 'FP32', shape: [table.n, table.features.length],
     values: packRows(table) }];
@@ -494,7 +506,7 @@ async function main() {
 
   await step('ModelInfer requested output', async () => {
     const picked = pickOutputs(meta.outputs, expected.k);
-    const r = await unary(client, 'ModelInfer', rawRequest(opts.model, 'one-output', tensors,
+    const r = await unary(client, 'ModelInfer', rawRequest(opts.model, 'one-output', tensors[opts.model],
       [picked.probs]));
     const names = r.outputs.map((t) => t.name);
     check(`ModelInfer requesting only '${picked.probs}': answers only it`,
@@ -503,8 +515,8 @@ async function main() {
   });
 
   await step('ModelInfer wrong datatype', async () => {
-    const bad = tensors[0];
-    const request = typedRequest(opts.model, 'wrong-datatype', tensors);
+    const bad = tensors[opts.model][0];
+    const request = typedRequest(opts.model, 'wrong-datatype', tensors[opts.model]);
     request.inputs[0] = { name: bad.name, datatype: 'FP64', shape: bad.shape,
       contents: { fp64_contents: Array.from(bad.values) } };
     const e = await unaryError(client, 'ModelInfer', request);
