@@ -16,7 +16,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.spark.SparkException;
 import org.apache.spark.ml.linalg.SQLDataTypes;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
@@ -167,7 +166,10 @@ final class RunCommand implements Callable<Integer> {
       }, 1, 1, TimeUnit.SECONDS);
       scored.write().mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists)
           .format(outputFormat.name()).option("header", "true").save(output.toString());
-    } catch (SparkException e) {
+    } catch (SidecarSparkException | IllegalArgumentException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      // Spark wraps a task's failure in a SparkException (unchecked from Java's view).
       throw new IllegalStateException(reason(e), e);
     } finally {
       progress.shutdownNow();
@@ -221,7 +223,7 @@ final class RunCommand implements Callable<Integer> {
   }
 
   /** The sidecar's own message when a task failed with one, else Spark's first line. */
-  private static String reason(SparkException e) {
+  private static String reason(RuntimeException e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof SidecarSparkException) {
         return t.getMessage();
