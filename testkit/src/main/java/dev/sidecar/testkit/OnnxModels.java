@@ -293,6 +293,15 @@ public final class OnnxModels {
    */
   public static Path writeLargeModel(Path file, long approxBytes, long seed) {
     LargeModel model = LargeModel.ofApproxBytes(approxBytes, seed);
+    return writeModel(file, model::writeTo);
+  }
+
+  private interface ModelWriter {
+    void writeTo(OutputStream out) throws IOException;
+  }
+
+  /** Streams a model into {@code file}, creating parent directories, and returns the file. */
+  private static Path writeModel(Path file, ModelWriter model) {
     try {
       Path parent = file.toAbsolutePath().getParent();
       if (parent != null) {
@@ -559,19 +568,7 @@ public final class OnnxModels {
 
     /** Writes the serialized model to {@code file} (parent directories created) and returns it. */
     public Path write(Path file) {
-      ModelProto model = model();
-      try {
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-          Files.createDirectories(parent);
-        }
-        try (OutputStream out = Files.newOutputStream(file)) {
-          model.writeTo(out);
-        }
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot write ONNX model to " + file, e);
-      }
-      return file;
+      return writeModel(file, model()::writeTo);
     }
 
     ModelProto model() {

@@ -13,6 +13,7 @@ import dev.sidecar.bundle.ColumnSpec;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.InputDescriptor;
 import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.internal.OrtTypes;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelMetadataResponse;
@@ -708,7 +709,7 @@ final class ApiEndpoint implements AutoCloseable {
       throw new IllegalStateException("model output '" + output + "' has shape "
           + Arrays.toString(dims) + ", expected " + total + " rows first");
     }
-    if (OrtTypes.dtypeOf(t.getInfo()) == DType.STRING) {
+    if (OrtTypes.dtype(t.getInfo()) == DType.STRING) {
       String[] flat = new String[Math.toIntExact(t.getInfo().getNumElements())];
       flatten(t.getValue(), flat, 0);
       return new BatchOutput(dims, null, flat);

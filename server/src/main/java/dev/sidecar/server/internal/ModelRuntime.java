@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.sidecar.bundle.DType;
+import dev.sidecar.bundle.internal.OrtTypes;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -62,7 +63,7 @@ final class ModelRuntime implements AutoCloseable {
       TensorInfo ti = (TensorInfo) ni.getInfo();
       DType dt;
       try {
-        dt = OrtTypes.dtypeOf(ti);
+        dt = OrtTypes.dtype(ti);
       } catch (IllegalArgumentException e) {
         continue;
       }
