@@ -33,6 +33,7 @@ class OverloadAndDeadlineTest {
   static final int IN = 256;
   static final int[] HIDDEN = {1024, 1024};
   static final int OUT = 8;
+  static final int BUSY_ROWS = 8192;
 
   @TempDir
   static Path tmp;
@@ -111,19 +112,21 @@ class OverloadAndDeadlineTest {
   @Test
   void aCallWhoseDeadlinePassedInTheQueueIsDroppedBeforeInference() throws Exception {
     ApiStats before = Fixtures.stats(openCh, "score");
-    // Keep the single inference worker busy: 1024 rows = sixteen 64-row batches of the MLP.
+    // Keep the single inference worker busy: 8192 rows = 128 64-row batches of the MLP, about a
+    // second of work. The late call's deadline is long enough to reach the server even on a
+    // loaded machine, and far shorter than the queue ahead of it.
     ListenableFuture<ModelInferResponse> busy = GRPCInferenceServiceGrpc.newFutureStub(openCh)
-        .modelInfer(request(1024, 1));
+        .modelInfer(request(BUSY_ROWS, 1));
     while (Fixtures.stats(openCh, "score").getQueueDepth() == 0 && !busy.isDone()) {
       Thread.sleep(1);
     }
     StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () ->
-        GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(40,
+        GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(250,
             TimeUnit.MILLISECONDS).modelInfer(request(1, 3)));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, late.getStatus().getCode());
-    assertEquals(1024, busy.get(60, TimeUnit.SECONDS).getOutputs(0).getShape(0));
+    assertEquals(BUSY_ROWS, busy.get(60, TimeUnit.SECONDS).getOutputs(0).getShape(0));
     ApiStats after = waitForError(openCh, before, "DEADLINE_EXCEEDED");
-    assertEquals(before.getRows() + 1024, after.getRows(), "the expired row must not be inferred");
+    assertEquals(before.getRows() + BUSY_ROWS, after.getRows(), "the expired row must not be inferred");
   }
 
   private static ApiStats waitForError(ManagedChannel channel, ApiStats before,
