@@ -26,7 +26,6 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -95,7 +94,7 @@ final class BundleCommand implements Callable<Integer> {
       description = {"Build a bundle from a bundle.yaml: check every API against its ONNX model"
           + " in ONNX Runtime, run a smoke inference, then write the archive.",
           "Without --output the bundle is added to the store."})
-  static final class Build implements Callable<Integer> {
+  static final class Build extends StoreCommand {
     // Not mixinStandardHelpOptions: its -V/--version would clash with the bundle --version.
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message"
         + " and exit.")
@@ -114,24 +113,18 @@ final class BundleCommand implements Callable<Integer> {
             + " Default: add to the store.")
     Path output;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
       BundleBuilder b = BundleBuilder.fromSpec(yaml);
       if (version != null) {
         b.version(version);
       }
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = out();
       if (output != null) {
         BundleInfo info = b.build(output);
         out.println("built " + info.tag() + " " + info.digest() + " -> " + output);
       } else {
-        BundleStore store = storeOption.store();
+        BundleStore store = store();
         BundleInfo info = b.buildInto(store);
         out.println("built " + info.tag() + " " + info.digest() + " into " + store.home());
       }
@@ -143,22 +136,16 @@ final class BundleCommand implements Callable<Integer> {
   /** {@code bundle list}. */
   @Command(name = "list", mixinStandardHelpOptions = true,
       description = "List the bundles in the store, oldest first per name.")
-  static final class ListBundles implements Callable<Integer> {
+  static final class ListBundles extends StoreCommand {
     @Option(names = "--json", description = "Print JSON (an array of manifests with tag,"
         + " digest and aliases). Default: a table.")
     boolean json;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleStore store = storeOption.store();
+      BundleStore store = store();
       List<BundleInfo> all = store.list();
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = out();
       if (json) {
         ArrayNode arr = JSON.createArrayNode();
         for (BundleInfo i : all) {
@@ -191,7 +178,7 @@ final class BundleCommand implements Callable<Integer> {
   @Command(name = "inspect", mixinStandardHelpOptions = true,
       description = "Show a bundle's manifest: models, APIs with their input and output"
           + " descriptors, files. A path to a .bundle file is read and verified.")
-  static final class Inspect implements Callable<Integer> {
+  static final class Inspect extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG|FILE", description = "A store tag or a .bundle file.")
     String target;
 
@@ -199,24 +186,18 @@ final class BundleCommand implements Callable<Integer> {
         + " Default: text.")
     boolean json;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
       BundleInfo info;
       Map<String, String> aliases = null;
       if (BundleStore.looksLikePath(target)) {
-        info = BundleArchive.inspect(storeOption.store().locateArchive(target));
+        info = BundleArchive.inspect(store().locateArchive(target));
       } else {
-        BundleStore store = storeOption.store();
+        BundleStore store = store();
         info = store.resolve(target);
         aliases = store.aliases(info.manifest().name());
       }
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = out();
       if (json) {
         out.println(json(infoJson(info, aliases)));
       } else {
@@ -277,27 +258,20 @@ final class BundleCommand implements Callable<Integer> {
   /** {@code bundle export}. */
   @Command(name = "export", mixinStandardHelpOptions = true,
       description = "Copy a stored bundle's archive to a file.")
-  static final class Export implements Callable<Integer> {
+  static final class Export extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG", description = "The bundle to export.")
     String tag;
 
     @Parameters(index = "1", paramLabel = "FILE", description = "Where to write the .bundle file.")
     Path file;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleStore store = storeOption.store();
+      BundleStore store = store();
       BundleInfo info = store.resolve(tag);
       store.export(info.tag(), file);
-      spec.commandLine().getOut().println("exported " + info.tag() + " " + info.digest()
+      say("exported " + info.tag() + " " + info.digest()
           + " -> " + file);
-      spec.commandLine().getOut().flush();
       return 0;
     }
   }
@@ -306,21 +280,14 @@ final class BundleCommand implements Callable<Integer> {
   @Command(name = "import", mixinStandardHelpOptions = true,
       description = "Verify a .bundle file and add it to the store (a no-op when the same"
           + " bundle is already there).")
-  static final class Import implements Callable<Integer> {
+  static final class Import extends StoreCommand {
     @Parameters(index = "0", paramLabel = "FILE", description = "The .bundle file to import.")
     Path file;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleInfo info = storeOption.store().add(file);
-      spec.commandLine().getOut().println("imported " + info.tag() + " " + info.digest());
-      spec.commandLine().getOut().flush();
+      BundleInfo info = store().add(file);
+      say("imported " + info.tag() + " " + info.digest());
       return 0;
     }
   }
@@ -328,23 +295,16 @@ final class BundleCommand implements Callable<Integer> {
   /** {@code bundle delete}. */
   @Command(name = "delete", mixinStandardHelpOptions = true,
       description = "Delete the version a tag resolves to, with the aliases pointing at it.")
-  static final class Delete implements Callable<Integer> {
+  static final class Delete extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG", description = "The bundle to delete.")
     String tag;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleStore store = storeOption.store();
+      BundleStore store = store();
       BundleInfo info = store.resolve(tag);
       store.delete(info.tag());
-      spec.commandLine().getOut().println("deleted " + info.tag() + " " + info.digest());
-      spec.commandLine().getOut().flush();
+      say("deleted " + info.tag() + " " + info.digest());
       return 0;
     }
   }
@@ -353,19 +313,13 @@ final class BundleCommand implements Callable<Integer> {
   @Command(name = "verify", mixinStandardHelpOptions = true,
       description = "Read a bundle archive completely and check the manifest and every file's"
           + " size and SHA-256.")
-  static final class Verify implements Callable<Integer> {
+  static final class Verify extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG|FILE", description = "A store tag or a .bundle file.")
     String target;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleStore store = storeOption.store();
+      BundleStore store = store();
       Path archive = store.locateArchive(target);
       BundleInfo info = BundleArchive.inspect(archive);
       if (!BundleStore.looksLikePath(target)) {
@@ -375,9 +329,8 @@ final class BundleCommand implements Callable<Integer> {
               + " differs from the stored manifest's " + stored.digest());
         }
       }
-      spec.commandLine().getOut().println("ok " + info.tag() + " " + info.digest() + " ("
+      say("ok " + info.tag() + " " + info.digest() + " ("
           + info.manifest().files().size() + " files verified)");
-      spec.commandLine().getOut().flush();
       return 0;
     }
   }
@@ -386,7 +339,7 @@ final class BundleCommand implements Callable<Integer> {
   @Command(name = "tag", mixinStandardHelpOptions = true,
       description = "Point an alias (e.g. production, staging) at a stored version:"
           + " 'sidecar bundle tag iris:1.0.0 production' makes iris:production resolve to it.")
-  static final class Tag implements Callable<Integer> {
+  static final class Tag extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG", description = "The version to point at"
         + " (name:version, or any tag resolving to one).")
     String tag;
@@ -394,20 +347,13 @@ final class BundleCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "ALIAS", description = "The alias name.")
     String alias;
 
-    @Mixin
-    StoreOption storeOption;
-
-    @Spec
-    CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-      BundleStore store = storeOption.store();
+      BundleStore store = store();
       BundleInfo info = store.resolve(tag);
       store.alias(info.manifest().name(), alias, info.manifest().version());
-      spec.commandLine().getOut().println(info.manifest().name() + ":" + alias + " -> "
+      say(info.manifest().name() + ":" + alias + " -> "
           + info.tag());
-      spec.commandLine().getOut().flush();
       return 0;
     }
   }

@@ -11,16 +11,13 @@ import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /** {@code sidecar serve}: serves one bundle over gRPC (Open Inference Protocol v2) until stopped. */
 @Command(name = "serve",
@@ -31,7 +28,7 @@ import picocli.CommandLine.Spec;
             + " gRPC health service and sidecar's Stats call ('sidecar stats').",
         "Listens on loopback unless --host says otherwise. Ctrl-C or SIGTERM stops it"
             + " gracefully: accepted requests are answered first."})
-final class ServeCommand implements Callable<Integer> {
+final class ServeCommand extends StoreCommand {
   static final int DEFAULT_PORT = 8001;
 
   @Parameters(index = "0", paramLabel = "TAG|FILE|DIR",
@@ -79,12 +76,6 @@ final class ServeCommand implements Callable<Integer> {
           + ServerOptions.DEFAULT_MAX_QUEUED_ROWS + ".")
   Integer maxQueuedRows;
 
-  @Mixin
-  StoreOption storeOption;
-
-  @Spec
-  CommandLine.Model.CommandSpec spec;
-
   private final Consumer<ModelServer> onStarted;
 
   ServeCommand() {
@@ -120,7 +111,7 @@ final class ServeCommand implements Callable<Integer> {
     if (tlsCert != null) {
       b.tls(tlsCert, tlsKey);
     }
-    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter out = out();
     PrintWriter err = spec.commandLine().getErr();
     if (where == null || where.socket == null) {
       boolean loopback = InetAddress.getByName(host).isLoopbackAddress();
@@ -156,7 +147,7 @@ final class ServeCommand implements Callable<Integer> {
     if (Files.isDirectory(asPath)) {
       return Bundle.open(asPath);
     }
-    BundleStore store = storeOption.store();
+    BundleStore store = store();
     if (BundleStore.looksLikePath(bundleRef)) {
       return BundleArchive.unpackCached(store.locateArchive(bundleRef),
           store.home().resolve("cache")).bundle();
