@@ -11,7 +11,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -31,10 +30,8 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code sidecar run}: scores a CSV, Parquet or JSON file with one API of a bundle on an embedded
@@ -45,7 +42,7 @@ import picocli.CommandLine.Spec;
     description = {"Score a file with an API of a bundle on an embedded local Spark, through a"
         + " sidecar, and write the input columns plus the API's outputs.",
         "Progress and a summary are printed on stderr."})
-final class RunCommand implements Callable<Integer> {
+final class RunCommand extends StoreCommand {
   /** File formats of --input-format and --output-format. */
   enum Format {
     csv, parquet, json;
@@ -105,16 +102,10 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--overwrite", description = "Replace the output if it exists. Default: fail.")
   boolean overwrite;
 
-  @Mixin
-  StoreOption storeOption;
-
-  @Spec
-  CommandLine.Model.CommandSpec spec;
-
   @Override
   public Integer call() throws Exception {
     PrintWriter err = spec.commandLine().getErr();
-    Path archive = storeOption.store().locateArchive(bundle);
+    Path archive = store().locateArchive(bundle);
     if (!Files.exists(input)) {
       throw new IllegalArgumentException("no input at " + input);
     }
@@ -158,12 +149,19 @@ final class RunCommand implements Callable<Integer> {
       if (outputFormat == Format.csv) {
         scored = flattenForCsv(scored);
       }
+      // On a terminal one line rewritten in place; in a log one line per change, every 5 s.
+      boolean tty = System.console() != null;
+      AtomicLong shown = new AtomicLong();
       progress.scheduleAtFixedRate(() -> {
         long rows = ScoringStats.rowsScored() - base;
+        if (rows == shown.getAndSet(rows)) {
+          return;
+        }
         double s = (System.nanoTime() - start) / 1e9;
-        err.printf("\rscored %,d rows (%,.0f rows/s)", rows, rows / Math.max(s, 1e-3));
+        err.printf(tty ? "\rscored %,d rows (%,.0f rows/s)" : "scored %,d rows (%,.0f rows/s)%n",
+            rows, rows / Math.max(s, 1e-3));
         err.flush();
-      }, 1, 1, TimeUnit.SECONDS);
+      }, 1, tty ? 1 : 5, TimeUnit.SECONDS);
       scored.write().mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists)
           .format(outputFormat.name()).option("header", "true").save(output.toString());
     } catch (SidecarSparkException | IllegalArgumentException e) {
@@ -177,11 +175,11 @@ final class RunCommand implements Callable<Integer> {
     }
     double seconds = (System.nanoTime() - start) / 1e9;
     long rows = written.get();
-    err.printf("\rscored %,d rows in %.1f s (%,.0f rows/s) -> %s (%s)%n", rows, seconds,
+    err.printf((System.console() != null ? "\r" : "")
+        + "scored %,d rows in %.1f s (%,.0f rows/s) -> %s (%s)%n", rows, seconds,
         rows / Math.max(seconds, 1e-3), output, outputFormat);
     err.flush();
-    spec.commandLine().getOut().println(output);
-    spec.commandLine().getOut().flush();
+    say(output.toString());
     return 0;
   }
 

@@ -61,7 +61,7 @@ class RunCommandTest {
         String[] in = input.get(i).split(",");
         String[] e = expected.get(i).split(",");
         for (Row row : rows) {
-          if (String.valueOf(row.getAs("species")).equals(in[4])
+          if (String.valueOf((Object) row.getAs("species")).equals(in[4])
               && Math.abs(((Number) row.getAs("sepal_length")).doubleValue() - Double.parseDouble(in[0])) < 1e-9
               && Math.abs(((Number) row.getAs("sepal_width")).doubleValue() - Double.parseDouble(in[1])) < 1e-9
               && Math.abs(((Number) row.getAs("petal_length")).doubleValue() - Double.parseDouble(in[2])) < 1e-9
