@@ -61,6 +61,13 @@ public final class TestClasspath {
     List<Path> dirs = new ArrayList<>();
     try {
       Path jars = Files.createDirectories(sparkHome.resolve("jars"));
+      // Start empty: links left by an earlier build (another Spark version) would join the
+      // executors' class path.
+      try (var old = Files.list(jars)) {
+        for (Path p : old.toList()) {
+          Files.delete(p);
+        }
+      }
       for (Path e : entries()) {
         if (Files.isDirectory(e)) {
           dirs.add(e);
