@@ -5,9 +5,8 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.sidecar.spark.internal.InternalFrames;
 import java.io.Serializable;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -54,7 +53,7 @@ final class DirectScorer {
     PartitionScorer fn = new PartitionScorer(model.onnx().toAbsolutePath().toString(),
         model.modelInput(), model.features(), model.outputs(), batchRows, intraOpThreads);
     RDD<InternalRow> out = in.toJavaRDD().mapPartitions(fn).rdd();
-    return internalCreateDataFrame(spark, out, schema(model));
+    return InternalFrames.create(spark, out, schema(model));
   }
 
   /** The output schema: {@code id} then each output as float/long or array of float. */
@@ -75,27 +74,6 @@ final class DirectScorer {
       }
     }
     return DataTypes.createStructType(fields);
-  }
-
-  /**
-   * Spark's own way to turn an RDD of internal rows into a DataFrame without converting them
-   * ({@code SparkSession.internalCreateDataFrame}, Scala {@code private[sql]}, public in
-   * bytecode; on Spark 4 it lives on the classic session). Reflection keeps this compiling on
-   * Spark 3.5 and 4.
-   */
-  @SuppressWarnings("unchecked")
-  static Dataset<Row> internalCreateDataFrame(SparkSession spark, RDD<InternalRow> rdd, StructType schema) {
-    try {
-      Method m = spark.getClass().getMethod("internalCreateDataFrame", RDD.class, StructType.class,
-          boolean.class);
-      return (Dataset<Row>) m.invoke(spark, rdd, schema, false);
-    } catch (InvocationTargetException e) {
-      throw new IllegalStateException("internalCreateDataFrame failed: " + e.getCause(), e.getCause());
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException("this Spark (" + spark.version() + ") has no"
-          + " SparkSession.internalCreateDataFrame(RDD, StructType, boolean) on "
-          + spark.getClass().getName(), e);
-    }
   }
 
   /** The JVM's one session for this model file (created on first use by any task). */

@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR
  *     (--socket PATH | --host 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N]
+ *     [--inference-workers N]
  * </pre>
  *
  * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
@@ -30,7 +31,7 @@ public final class SidecarMain {
 
   /** Parsed command line. */
   private record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
-      int intraOpThreads) {
+      int intraOpThreads, int inferenceWorkers) {
   }
 
   public static void main(String[] argv) {
@@ -44,7 +45,7 @@ public final class SidecarMain {
     } catch (IllegalArgumentException e) {
       System.err.println("sidecar: " + e.getMessage());
       System.err.println("usage: SidecarMain --bundle-dir DIR (--socket PATH | --host 127.0.0.1"
-          + " --port 0) [--parent-pid PID] [--intra-op-threads N]");
+          + " --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]");
       System.exit(2);
       return;
     }
@@ -54,6 +55,9 @@ public final class SidecarMain {
       ServerOptions options = ServerOptions.defaults();
       if (args.intraOpThreads() > 0) {
         options = options.withIntraOpThreads(args.intraOpThreads());
+      }
+      if (args.inferenceWorkers() > 0) {
+        options = options.withInferenceWorkers(args.inferenceWorkers());
       }
       ModelServer.Builder b = ModelServer.builder(bundle).options(options);
       if (args.socket() != null) {
@@ -119,6 +123,7 @@ public final class SidecarMain {
     Integer port = null;
     long parentPid = -1;
     int intra = 0;
+    int workers = 0;
     for (int i = 0; i < argv.length; i++) {
       String a = argv[i];
       String v = i + 1 < argv.length ? argv[i + 1] : null;
@@ -129,6 +134,7 @@ public final class SidecarMain {
         case "--port" -> port = parseInt(a, need(a, v));
         case "--parent-pid" -> parentPid = parseInt(a, need(a, v));
         case "--intra-op-threads" -> intra = parseInt(a, need(a, v));
+        case "--inference-workers" -> workers = parseInt(a, need(a, v));
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
       i++;
@@ -148,8 +154,11 @@ public final class SidecarMain {
     if (intra < 0) {
       throw new IllegalArgumentException("--intra-op-threads must be >= 0, got " + intra);
     }
+    if (workers < 0) {
+      throw new IllegalArgumentException("--inference-workers must be >= 0, got " + workers);
+    }
     return new Args(bundleDir, socket, host == null ? "127.0.0.1" : host,
-        port == null ? 0 : port, parentPid, intra);
+        port == null ? 0 : port, parentPid, intra, workers);
   }
 
   private static String need(String flag, String value) {

@@ -4,15 +4,17 @@ import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.spark.internal.BundleShipper;
+import dev.sidecar.spark.internal.InternalFrames;
 import dev.sidecar.spark.internal.ScoringFunction;
 import dev.sidecar.spark.internal.ScoringPlan;
 import dev.sidecar.spark.internal.ScoringPlanner;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
 
 /**
  * Scores a DataFrame with an API of a sidecar bundle.
@@ -66,7 +68,10 @@ public final class Sidecar {
         options);
     ScoringPlan plan = checked.shippedAs(BundleShipper.ship(df.sparkSession().sparkContext(),
         archive, info.manifest().name(), info.digest()));
-    return df.mapPartitions(new ScoringFunction(plan), Encoders.row(plan.outputSchema()));
+    // Spark's internal rows in and out: no conversion of every value to and from Java objects.
+    RDD<InternalRow> rows = df.queryExecution().toRdd();
+    RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
+    return InternalFrames.create(df.sparkSession(), scored, plan.outputSchema());
   }
 
   /** {@link #runSpark(Bundle, String, Dataset, RunOptions)} with default options. */

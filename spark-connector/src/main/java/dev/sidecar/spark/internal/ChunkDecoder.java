@@ -4,14 +4,18 @@ import com.google.protobuf.ByteString;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.tensor.RawCodec;
-import java.util.Arrays;
 import java.util.List;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.sql.catalyst.util.GenericArrayData;
+import org.apache.spark.unsafe.Platform;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Turns a response's raw output tensors (decoded by {@link RawCodec}) into the values of the
- * output columns: one array of per-row values per output column, typed as
- * {@link SparkTypes#sparkType} says; array columns get a Java primitive array (or
- * {@code String[]}) per row. Checks every tensor's name and element count against the plan.
+ * output columns, in Spark's internal representation: one array of per-row values per output
+ * column, typed as {@link SparkTypes#sparkType} says (strings as {@code UTF8String}); array
+ * columns get an {@code UnsafeArrayData} per row, copied straight from the decoded primitive
+ * array. Checks every tensor's name and element count against the plan.
  */
 final class ChunkDecoder {
   private final ScoringPlan plan;
@@ -55,7 +59,7 @@ final class ChunkDecoder {
         float[] a = t == DType.FLOAT32 ? RawCodec.decodeFloats(raw) : RawCodec.decodeHalfs(raw);
         check(o, a.length, n);
         for (int r = 0; r < rows; r++) {
-          out[r] = o.array() ? Arrays.copyOfRange(a, r * k, r * k + k) : (Object) a[r];
+          out[r] = o.array() ? slice(a, Platform.FLOAT_ARRAY_OFFSET, r, k, 4) : (Object) a[r];
         }
         break;
       }
@@ -63,7 +67,7 @@ final class ChunkDecoder {
         double[] a = RawCodec.decodeDoubles(raw);
         check(o, a.length, n);
         for (int r = 0; r < rows; r++) {
-          out[r] = o.array() ? Arrays.copyOfRange(a, r * k, r * k + k) : (Object) a[r];
+          out[r] = o.array() ? slice(a, Platform.DOUBLE_ARRAY_OFFSET, r, k, 8) : (Object) a[r];
         }
         break;
       }
@@ -71,7 +75,7 @@ final class ChunkDecoder {
         long[] a = RawCodec.decodeLongs(raw);
         check(o, a.length, n);
         for (int r = 0; r < rows; r++) {
-          out[r] = o.array() ? Arrays.copyOfRange(a, r * k, r * k + k) : (Object) a[r];
+          out[r] = o.array() ? slice(a, Platform.LONG_ARRAY_OFFSET, r, k, 8) : (Object) a[r];
         }
         break;
       }
@@ -79,14 +83,22 @@ final class ChunkDecoder {
         boolean[] a = RawCodec.decodeBooleans(raw);
         check(o, a.length, n);
         for (int r = 0; r < rows; r++) {
-          out[r] = o.array() ? Arrays.copyOfRange(a, r * k, r * k + k) : (Object) a[r];
+          out[r] = o.array() ? slice(a, Platform.BOOLEAN_ARRAY_OFFSET, r, k, 1) : (Object) a[r];
         }
         break;
       }
       case STRING: {
         String[] a = RawCodec.decodeStrings(raw, n);
         for (int r = 0; r < rows; r++) {
-          out[r] = o.array() ? Arrays.copyOfRange(a, r * k, r * k + k) : a[r];
+          if (o.array()) {
+            Object[] u = new Object[k];
+            for (int j = 0; j < k; j++) {
+              u[j] = UTF8String.fromString(a[r * k + j]);
+            }
+            out[r] = new GenericArrayData(u);
+          } else {
+            out[r] = UTF8String.fromString(a[r]);
+          }
         }
         break;
       }
@@ -101,6 +113,11 @@ final class ChunkDecoder {
     return out;
   }
 
+  /** Row {@code r}'s {@code k} elements of a primitive array, as Spark's unsafe array. */
+  private static UnsafeArrayData slice(Object array, int baseOffset, int r, int k, int size) {
+    return UnsafeArrayData.fromPrimitiveArray(array, baseOffset + r * k * size, k, size);
+  }
+
   /** INT8 as Byte, INT16 and UINT8 as Short, INT32 as Integer (see {@link SparkTypes#sparkType}). */
   private static Object intValue(DType t, int v) {
     switch (t) {
@@ -110,24 +127,24 @@ final class ChunkDecoder {
     }
   }
 
-  private static Object intsRow(DType t, int[] a, int from, int k) {
+  private static UnsafeArrayData intsRow(DType t, int[] a, int from, int k) {
     switch (t) {
       case INT8: {
         byte[] b = new byte[k];
         for (int j = 0; j < k; j++) {
           b[j] = (byte) a[from + j];
         }
-        return b;
+        return UnsafeArrayData.fromPrimitiveArray(b);
       }
       case INT16: case UINT8: {
         short[] s = new short[k];
         for (int j = 0; j < k; j++) {
           s[j] = (short) a[from + j];
         }
-        return s;
+        return UnsafeArrayData.fromPrimitiveArray(s);
       }
       default:
-        return Arrays.copyOfRange(a, from, from + k);
+        return UnsafeArrayData.fromPrimitiveArray(a, Platform.INT_ARRAY_OFFSET + from * 4, k, 4);
     }
   }
 

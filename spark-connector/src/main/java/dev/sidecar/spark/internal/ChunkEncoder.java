@@ -8,15 +8,24 @@ import dev.sidecar.tensor.RawCodec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
-import org.apache.spark.ml.linalg.DenseVector;
-import org.apache.spark.ml.linalg.SparseVector;
-import org.apache.spark.ml.linalg.Vector;
-import org.apache.spark.sql.Row;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.types.ByteType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.DecimalType;
+import org.apache.spark.sql.types.DoubleType;
+import org.apache.spark.sql.types.FloatType;
+import org.apache.spark.sql.types.IntegerType;
+import org.apache.spark.sql.types.LongType;
+import org.apache.spark.sql.types.ShortType;
 
 /**
  * The one place that turns Spark rows into raw input tensors. A chunk of rows becomes one
- * {@link ModelInferRequest}, column by column: each column's values are gathered (cast to the
- * declared dtype) into a primitive array reused from chunk to chunk, then written by
+ * {@link ModelInferRequest}, column by column: each column's values are read from Spark's
+ * internal rows (no Java objects per value), cast to the declared dtype, into a primitive array
+ * reused from chunk to chunk, then written by
  * {@link RawCodec} into a direct buffer that belongs to the request until it is answered. Rows
  * with a null input are skipped when nulls are allowed and rejected, naming the column and row,
  * when not.
@@ -108,12 +117,12 @@ final class ChunkEncoder {
       }
     }
 
-    void addNumber(Number n) {
+    void addLong(long v) {
       switch (dtype) {
-        case FLOAT32: case FLOAT16: floats[size++] = n.floatValue(); break;
-        case FLOAT64: doubles[size++] = n.doubleValue(); break;
-        case INT64: longs[size++] = n.longValue(); break;
-        default: ints[size++] = n.intValue();
+        case FLOAT32: case FLOAT16: floats[size++] = v; break;
+        case FLOAT64: doubles[size++] = v; break;
+        case INT64: longs[size++] = v; break;
+        default: ints[size++] = (int) v;
       }
     }
 
@@ -126,13 +135,50 @@ final class ChunkEncoder {
       }
     }
 
-    void add(Object value) {
+    /** Element {@code i} of {@code g} (a row or an array), of Spark type {@code t}. */
+    void add(SpecializedGetters g, int i, DataType t) {
       if (dtype == DType.BOOL) {
-        bools[size++] = (Boolean) value;
+        bools[size++] = g.getBoolean(i);
       } else if (dtype == DType.STRING) {
-        strings[size++] = (String) value;
+        strings[size++] = g.getUTF8String(i).toString();
+      } else if (t instanceof FloatType) {
+        if (dtype == DType.FLOAT32 || dtype == DType.FLOAT16) {
+          floats[size++] = g.getFloat(i);
+        } else {
+          addDouble(g.getFloat(i));
+        }
+      } else if (t instanceof DoubleType) {
+        addDouble(g.getDouble(i));
+      } else if (t instanceof IntegerType) {
+        addLong(g.getInt(i));
+      } else if (t instanceof LongType) {
+        addLong(g.getLong(i));
+      } else if (t instanceof ShortType) {
+        addLong(g.getShort(i));
+      } else if (t instanceof ByteType) {
+        addLong(g.getByte(i));
+      } else if (t instanceof DecimalType) {
+        DecimalType d = (DecimalType) t;
+        addDouble(g.getDecimal(i, d.precision(), d.scale()).toDouble());
       } else {
-        addNumber((Number) value);
+        throw new IllegalStateException("no reader for Spark type " + t + " into " + dtype);
+      }
+    }
+
+    /** All {@code k} elements of {@code a}; float arrays into float32 take a tight loop. */
+    void addAll(ArrayData a, int k, DataType t) {
+      if (t instanceof FloatType && (dtype == DType.FLOAT32 || dtype == DType.FLOAT16)) {
+        for (int j = 0; j < k; j++) {
+          floats[size++] = a.getFloat(j);
+        }
+      } else if (t instanceof DoubleType && dtype == DType.FLOAT64) {
+        for (int j = 0; j < k; j++) {
+          doubles[size++] = a.getDouble(j);
+        }
+      } else {
+        for (int j = 0; j < k; j++) {
+          add(a, j, t);
+        }
       }
     }
 
@@ -163,10 +209,10 @@ final class ChunkEncoder {
    *
    * @param firstRow index within the partition of {@code rows[0]}, for messages
    */
-  int markValid(Row[] rows, int count, boolean[] valid, long firstRow) {
+  int markValid(InternalRow[] rows, int count, boolean[] valid, long firstRow) {
     int validCount = 0;
     for (int r = 0; r < count; r++) {
-      Row row = rows[r];
+      InternalRow row = rows[r];
       String nullColumn = null;
       for (InputColumn c : plan.inputs()) {
         if (row.isNullAt(c.fieldIndex()) || (c.elementsMayBeNull() && hasNullElement(row, c))) {
@@ -189,10 +235,10 @@ final class ChunkEncoder {
     return validCount;
   }
 
-  private static boolean hasNullElement(Row row, InputColumn c) {
-    List<Object> list = row.getList(c.fieldIndex());
-    for (int i = 0, n = list.size(); i < n; i++) {
-      if (list.get(i) == null) {
+  private static boolean hasNullElement(InternalRow row, InputColumn c) {
+    ArrayData a = row.getArray(c.fieldIndex());
+    for (int i = 0, n = a.numElements(); i < n; i++) {
+      if (a.isNullAt(i)) {
         return true;
       }
     }
@@ -200,7 +246,7 @@ final class ChunkEncoder {
   }
 
   /** Encodes the valid rows of a chunk into a request whose raw contents live in {@code buffers}. */
-  ModelInferRequest encode(Row[] rows, int count, boolean[] valid, int validCount, Buffers buffers,
+  ModelInferRequest encode(InternalRow[] rows, int count, boolean[] valid, int validCount, Buffers buffers,
       String id, long firstRow) {
     ModelInferRequest.Builder request = ModelInferRequest.newBuilder()
         .setModelName(plan.api())
@@ -224,32 +270,31 @@ final class ChunkEncoder {
     return request.build();
   }
 
-  private void gather(InputColumn c, Stage stage, Row[] rows, int count, boolean[] valid,
+  private void gather(InputColumn c, Stage stage, InternalRow[] rows, int count, boolean[] valid,
       int validCount, long firstRow) {
     int field = c.fieldIndex();
     int k = c.elementsPerRow();
+    DataType t = c.elementType();
     stage.reset(validCount * k);
     for (int r = 0; r < count; r++) {
       if (!valid[r]) {
         continue;
       }
-      Row row = rows[r];
+      InternalRow row = rows[r];
       switch (c.source()) {
         case SCALAR:
-          stage.add(row.get(field));
+          stage.add(row, field, t);
           break;
         case ARRAY: {
-          List<Object> list = row.getList(field);
-          if (list.size() != k) {
-            throw lengthError(c, "an array of " + list.size() + " elements", firstRow + r);
+          ArrayData a = row.getArray(field);
+          if (a.numElements() != k) {
+            throw lengthError(c, "an array of " + a.numElements() + " elements", firstRow + r);
           }
-          for (int j = 0; j < k; j++) {
-            stage.add(list.get(j));
-          }
+          stage.addAll(a, k, t);
           break;
         }
         case VECTOR:
-          addVector(stage, (Vector) row.get(field), c, firstRow + r);
+          addVector(stage, row.getStruct(field, VECTOR_FIELDS), c, firstRow + r);
           break;
         default:
           throw new IllegalStateException(String.valueOf(c.source()));
@@ -257,27 +302,32 @@ final class ChunkEncoder {
     }
   }
 
-  private void addVector(Stage stage, Vector v, InputColumn c, long row) {
+  /**
+   * Spark ML's VectorUDT stores a vector as {@code struct<type: byte, size: int,
+   * indices: array<int>, values: array<double>>}: type 1 is dense (values only), 0 sparse.
+   */
+  private static final int VECTOR_FIELDS = 4;
+
+  private void addVector(Stage stage, InternalRow v, InputColumn c, long row) {
     int k = c.elementsPerRow();
-    if (v.size() != k) {
-      throw lengthError(c, "a vector of size " + v.size(), row);
+    ArrayData values = v.getArray(3);
+    boolean dense = v.getByte(0) == 1;
+    int size = dense ? values.numElements() : v.getInt(1);
+    if (size != k) {
+      throw lengthError(c, "a vector of size " + size, row);
     }
-    if (v instanceof DenseVector) {
-      double[] values = ((DenseVector) v).values();
-      for (int j = 0; j < k; j++) {
-        stage.addDouble(values[j]);
-      }
-    } else {
-      SparseVector s = (SparseVector) v;
-      int[] indices = s.indices();
-      double[] values = s.values();
-      int p = 0;
-      for (int j = 0; j < k; j++) {
-        if (p < indices.length && indices[p] == j) {
-          stage.addDouble(values[p++]);
-        } else {
-          stage.addDouble(0.0);
-        }
+    if (dense) {
+      stage.addAll(values, k, DataTypes.DoubleType);
+      return;
+    }
+    ArrayData indices = v.getArray(2);
+    int n = indices.numElements();
+    int p = 0;
+    for (int j = 0; j < k; j++) {
+      if (p < n && indices.getInt(p) == j) {
+        stage.addDouble(values.getDouble(p++));
+      } else {
+        stage.addDouble(0.0);
       }
     }
   }

@@ -2,6 +2,7 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.server.ModelServer;
+import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.SidecarSparkException;
@@ -31,7 +32,12 @@ final class InProcessSidecar implements SidecarHandle {
         + COUNTER.incrementAndGet();
     ModelServer server;
     try {
-      server = ModelServer.builder(bundle).inProcess(name).start();
+      ServerOptions serverOptions = ServerOptions.defaults()
+          .withInferenceWorkers(ExecutorSlots.count());
+      if (options.sidecarIntraOpThreads() > 0) {
+        serverOptions = serverOptions.withIntraOpThreads(options.sidecarIntraOpThreads());
+      }
+      server = ModelServer.builder(bundle).inProcess(name).options(serverOptions).start();
     } catch (Exception e) {
       throw new SidecarSparkException("cannot start the in-process sidecar for bundle "
           + bundle.tag() + ": " + e.getMessage(), e);

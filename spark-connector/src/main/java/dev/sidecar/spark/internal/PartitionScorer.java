@@ -18,8 +18,10 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.catalyst.expressions.JoinedRow;
+import org.apache.spark.sql.types.DataType;
 
 /**
  * Scores one partition: an iterator over output rows that pulls input rows only as it needs
@@ -27,11 +29,16 @@ import org.apache.spark.sql.RowFactory;
  * single {@code ModelStreamInfer} stream, with at most {@code chunksInFlight} requests
  * unanswered; answers come back in request order and are joined to their input rows. At most
  * {@code chunksInFlight + 1} chunks of rows are held at any time, whatever the partition size.
- * The sidecar is leased lazily, so an empty partition starts nothing.
+ * The sidecar is leased lazily, so an empty partition starts nothing. Rows are Spark's internal
+ * rows throughout: input rows are copied once (Spark reuses them), kept columns pass through
+ * untouched, and each output row is the input row joined to the row of its outputs.
  */
-public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
+public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseable {
   private final ScoringPlan plan;
-  private final Iterator<Row> input;
+  private final Iterator<InternalRow> input;
+  /** Kept input fields are 0..n-1 in order: an input row of n fields is joined as it is. */
+  private final boolean keepsPrefix;
+  private final DataType[] keptTypes;
   private final Supplier<SidecarRegistry.Lease> leases;
   private final int partition;
   private final int chunkRows;
@@ -57,7 +64,7 @@ public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
   private static final class Chunk {
     final long seq;
     final long firstRow;
-    final Row[] rows;
+    final InternalRow[] rows;
     final boolean[] valid;
     int count;
     int validCount;
@@ -69,15 +76,26 @@ public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
     Chunk(long seq, long firstRow, int size) {
       this.seq = seq;
       this.firstRow = firstRow;
-      this.rows = new Row[size];
+      this.rows = new InternalRow[size];
       this.valid = new boolean[size];
     }
   }
 
-  public PartitionScorer(ScoringPlan plan, Iterator<Row> input,
+  public PartitionScorer(ScoringPlan plan, Iterator<InternalRow> input,
       Supplier<SidecarRegistry.Lease> leases, int partition) {
     this.plan = plan;
     this.input = input;
+    int[] kept = plan.keptFields();
+    boolean prefix = true;
+    for (int i = 0; i < kept.length && prefix; i++) {
+      prefix = kept[i] == i;
+    }
+    this.keepsPrefix = prefix;
+    // Kept fields come first in the output schema, with their input types.
+    this.keptTypes = new DataType[kept.length];
+    for (int i = 0; i < kept.length; i++) {
+      keptTypes[i] = plan.outputSchema().fields()[i].dataType();
+    }
     this.leases = leases;
     this.partition = partition;
     this.chunkRows = plan.options().chunkRows();
@@ -113,26 +131,34 @@ public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
   }
 
   @Override
-  public Row next() {
+  public InternalRow next() {
     if (!hasNext()) {
       throw new NoSuchElementException();
     }
     Chunk c = current;
     int r = position++;
-    Row in = c.rows[r];
+    InternalRow in = c.rows[r];
     c.rows[r] = null;
-    int[] kept = plan.keptFields();
-    Object[] values = new Object[kept.length + plan.outputs().size()];
-    for (int i = 0; i < kept.length; i++) {
-      values[i] = in.get(kept[i]);
-    }
+    Object[] outputs = new Object[plan.outputs().size()];
     if (c.valid[r]) {
       int v = c.nextValid++;
-      for (int o = 0; o < c.outputs.length; o++) {
-        values[kept.length + o] = c.outputs[o][v];
+      for (int o = 0; o < outputs.length; o++) {
+        outputs[o] = c.outputs[o][v];
       }
     }
-    return RowFactory.create(values);
+    InternalRow out = new GenericInternalRow(outputs);
+    int[] kept = plan.keptFields();
+    if (kept.length == 0) {
+      return out;
+    }
+    if (keepsPrefix && in.numFields() == kept.length) {
+      return new JoinedRow(in, out);
+    }
+    Object[] values = new Object[kept.length];
+    for (int i = 0; i < kept.length; i++) {
+      values[i] = in.get(kept[i], keptTypes[i]);
+    }
+    return new JoinedRow(new GenericInternalRow(values), out);
   }
 
   /** Sends chunks until {@code chunksInFlight} are unanswered or the input is exhausted. */
@@ -140,7 +166,7 @@ public final class PartitionScorer implements Iterator<Row>, AutoCloseable {
     while (sent.size() < maxInFlight && input.hasNext()) {
       Chunk c = new Chunk(nextChunk++, rowsRead, chunkRows);
       while (c.count < chunkRows && input.hasNext()) {
-        c.rows[c.count++] = input.next();
+        c.rows[c.count++] = input.next().copy();
       }
       rowsRead += c.count;
       rowsHeld += c.count;

@@ -3,8 +3,8 @@ package dev.sidecar.spark.internal;
 import java.util.Collections;
 import java.util.Iterator;
 import org.apache.spark.TaskContext;
-import org.apache.spark.api.java.function.MapPartitionsFunction;
-import org.apache.spark.sql.Row;
+import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.util.TaskCompletionListener;
 
 /**
@@ -12,7 +12,7 @@ import org.apache.spark.util.TaskCompletionListener;
  * otherwise a {@link PartitionScorer} leases this JVM's sidecar for the plan's bundle, and the
  * task's completion stops its stream and returns the lease.
  */
-public final class ScoringFunction implements MapPartitionsFunction<Row, Row> {
+public final class ScoringFunction implements FlatMapFunction<Iterator<InternalRow>, InternalRow> {
   private static final long serialVersionUID = 1L;
   private final ScoringPlan plan;
 
@@ -21,7 +21,7 @@ public final class ScoringFunction implements MapPartitionsFunction<Row, Row> {
   }
 
   @Override
-  public Iterator<Row> call(Iterator<Row> input) {
+  public Iterator<InternalRow> call(Iterator<InternalRow> input) {
     if (!input.hasNext()) {
       return Collections.emptyIterator();
     }

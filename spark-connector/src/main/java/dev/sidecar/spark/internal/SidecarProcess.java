@@ -92,6 +92,8 @@ final class SidecarProcess implements SidecarHandle {
     }
     cmd.add("--parent-pid");
     cmd.add(Long.toString(self));
+    cmd.add("--inference-workers");
+    cmd.add(Integer.toString(ExecutorSlots.count()));
     if (options.sidecarIntraOpThreads() > 0) {
       cmd.add("--intra-op-threads");
       cmd.add(Integer.toString(options.sidecarIntraOpThreads()));

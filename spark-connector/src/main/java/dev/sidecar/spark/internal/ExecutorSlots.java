@@ -1,0 +1,33 @@
+package dev.sidecar.spark.internal;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.SparkEnv;
+
+/**
+ * How many tasks this executor runs at once: the sidecar runs that many batches at once, so
+ * that a sidecar serving all of an executor's tasks can use the cores they would have used.
+ */
+final class ExecutorSlots {
+  private ExecutorSlots() {
+  }
+
+  static int count() {
+    int cpus = Runtime.getRuntime().availableProcessors();
+    SparkEnv env = SparkEnv.get();
+    if (env == null) {
+      return cpus;
+    }
+    return Math.max(1, Math.min(cpus, fromConf(env.conf(), cpus)));
+  }
+
+  /** {@code spark.executor.cores}, else the N of a {@code local[N]} master, else all cores. */
+  static int fromConf(SparkConf conf, int cpus) {
+    if (conf.contains("spark.executor.cores")) {
+      return conf.getInt("spark.executor.cores", cpus);
+    }
+    String master = conf.get("spark.master", "");
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)(,\\d+)?]")
+        .matcher(master);
+    return m.matches() ? Integer.parseInt(m.group(1)) : cpus;
+  }
+}
