@@ -8,9 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.spark.RunOptions.SidecarMode;
+import dev.sidecar.spark.internal.ExecutorBundles;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.apache.spark.SparkException;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
@@ -20,7 +26,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Process mode on {@code local[2]}: iris through both APIs via a sidecar JVM equals the expected
  * predictions; one sidecar serves every task and later job (its own counters say so); a sidecar
- * that cannot start fails the job with its exit code and stderr.
+ * that cannot start fails the job with its exit code and stderr; a sidecar's temporary files
+ * (ONNX Runtime unpacks 22 MB of native libraries per JVM) live in a scratch directory that
+ * goes away with it, however it ends.
  */
 class SidecarProcessIT {
   private static SparkSession spark;
@@ -68,5 +76,41 @@ class SidecarProcessIT {
     assertTrue(m.contains("failed to start"), m);
     assertTrue(m.contains("exit code 1"), m);
     assertTrue(m.contains("ThisOptionDoesNotExist"), m);
+  }
+
+  @Test
+  void aSidecarsScratchFilesGoAwayWithItEvenWhenItIsKilled() throws Exception {
+    TestBundles.Built kinds = TestBundles.kinds("kinds_scratch", "1.0.0");
+    Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
+        RunOptions.defaults()).collectAsList();
+    long sidecarPid = SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
+        .orElseThrow();
+    Path scratchRoot = ExecutorBundles.cacheRoot().resolve("sidecar-scratch");
+    List<Path> mine = scratchDirs(scratchRoot);
+    assertTrue(!mine.isEmpty(), "a scratch directory per running sidecar under " + scratchRoot);
+    for (Path d : mine) {
+      try (Stream<Path> files = Files.walk(d)) {
+        assertTrue(files.noneMatch(f -> f.getFileName().toString().startsWith("libonnxruntime")),
+            d + " holds ONNX Runtime's libraries: they should come from the shared native dir");
+      }
+    }
+    assertTrue(Files.isDirectory(ExecutorBundles.cacheRoot().resolve("onnxruntime-native")));
+
+    ProcessHandle sidecar = ProcessHandle.of(sidecarPid).orElseThrow();
+    sidecar.destroyForcibly();
+    sidecar.onExit().get(30, TimeUnit.SECONDS);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (scratchDirs(scratchRoot).size() >= mine.size() && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+    }
+    assertEquals(mine.size() - 1, scratchDirs(scratchRoot).size(),
+        "the killed sidecar's scratch directory is deleted");
+  }
+
+  private static List<Path> scratchDirs(Path root) throws IOException {
+    String prefix = ProcessHandle.current().pid() + "-";
+    try (Stream<Path> dirs = Files.list(root)) {
+      return dirs.filter(d -> d.getFileName().toString().startsWith(prefix)).toList();
+    }
   }
 }

@@ -109,7 +109,8 @@ public final class BundleShipper {
           LOG.debug("cannot delete {}", p, e);
         }
       });
-    } catch (IOException e) {
+    } catch (IOException | java.io.UncheckedIOException e) {
+      // Also when another thread deletes the same tree at the same time.
       LOG.debug("cannot clean {}", dir, e);
     }
   }

@@ -48,14 +48,16 @@ final class SidecarProcess implements SidecarHandle {
   private final String target;
   private final Path log;
   private final Path socket;
+  private final Path scratch;
   private final ManagedChannel channel;
   private volatile boolean closed;
 
-  private SidecarProcess(Process process, String target, Path log, Path socket) {
+  private SidecarProcess(Process process, String target, Path log, Path socket, Path scratch) {
     this.process = process;
     this.target = target;
     this.log = log;
     this.socket = socket;
+    this.scratch = scratch;
     this.channel = SidecarChannels.forTarget(target);
   }
 
@@ -71,9 +73,15 @@ final class SidecarProcess implements SidecarHandle {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create the sidecar log directory", e);
     }
+    Path scratch = SidecarScratch.create(self, n);
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(options.sidecarJvmOptions());
+    cmd.add("-Djava.io.tmpdir=" + scratch);
+    Path ortNative = SidecarScratch.onnxRuntimeNativeDir();
+    if (ortNative != null) {
+      cmd.add("-Donnxruntime.native.path=" + ortNative);
+    }
     cmd.add("-cp");
     cmd.add(classPath());
     cmd.add(SidecarMain.class.getName());
@@ -108,9 +116,12 @@ final class SidecarProcess implements SidecarHandle {
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
           .start();
     } catch (IOException e) {
+      BundleShipper.deleteTree(scratch);
       throw new SidecarSparkException("cannot launch the sidecar for bundle " + bundle.tag()
           + " (" + String.join(" ", cmd.subList(0, 1)) + "): " + e.getMessage());
     }
+    // Whatever ends the sidecar (close, a crash, a kill), its scratch files go with it.
+    process.onExit().thenRun(() -> BundleShipper.deleteTree(scratch));
     CompletableFuture<String> ready = new CompletableFuture<>();
     Thread reader = new Thread(() -> readStdout(process, log, ready),
         "sidecar-stdout-" + process.pid());
@@ -135,7 +146,7 @@ final class SidecarProcess implements SidecarHandle {
           + bundle.tag());
     }
     LOG.info("sidecar for {} started: pid {} at {} (log {})", bundle.tag(), process.pid(), target, log);
-    return new SidecarProcess(process, target, log, socket);
+    return new SidecarProcess(process, target, log, socket, scratch);
   }
 
   /** Forwards stdout to the log, completing {@code ready} with the target of the ready line. */
@@ -280,6 +291,15 @@ final class SidecarProcess implements SidecarHandle {
       }
     } catch (IOException e) {
       LOG.debug("cannot delete {}", socket, e);
+    }
+    BundleShipper.deleteTree(scratch);
+    if (!process.isAlive() && process.exitValue() == 0) {
+      // A clean stop: the log holds nothing anyone will ask for.
+      try {
+        Files.deleteIfExists(log);
+      } catch (IOException e) {
+        LOG.debug("cannot delete {}", log, e);
+      }
     }
     LOG.info("sidecar pid {} stopped", process.pid());
   }
