@@ -127,7 +127,7 @@ public final class SystemBenchmark {
   static String coldStart(Map<String, BenchModel> models, int runs, Path work, PrintStream log)
       throws IOException, InterruptedException {
     Table t = new Table("model", "bundle MB", "spawn → READY ms (median)", "min–max ms",
-        "JVM start → ready ms (Stats)", "runs").right(1, 2, 3, 4, 5);
+        "server build → ready ms (Stats)", "runs").right(1, 2, 3, 4, 5);
     for (BenchModel m : models.values()) {
       Path dir = work.resolve("coldstart-" + m.key());
       deleteTree(dir);
@@ -157,7 +157,7 @@ public final class SystemBenchmark {
     }
     return t.render() + "\nSidecar JVM options: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS)
         + " (the connector's default); spawn → READY is measured by this JVM from ProcessBuilder.start()"
-        + " to reading the ready line; Stats gives ready_at − started_at as the server reports them.\n";
+        + " to reading the ready line; Stats gives ready_at − started_at as the server reports them (started_at = when the server began loading the bundle's models, after JVM start and class loading).\n";
   }
 
   static Started startSidecar(Path bundleDir, Path socket, Path stderr) throws IOException, InterruptedException {
