@@ -95,9 +95,9 @@ final class RunCommand extends StoreCommand {
   String sidecarMode;
 
   @Option(names = "--chunk-rows", paramLabel = "N",
-      defaultValue = "" + RunOptions.DEFAULT_CHUNK_ROWS,
-      description = "Rows per request to the sidecar. Default: ${DEFAULT-VALUE}.")
-  int chunkRows;
+      description = "Rows per request to the sidecar. Default: about 4 MiB of input per request"
+          + " (1,024 to 65,536 rows).")
+  Integer chunkRows;
 
   @Option(names = "--overwrite", description = "Replace the output if it exists. Default: fail.")
   boolean overwrite;
@@ -112,10 +112,11 @@ final class RunCommand extends StoreCommand {
     if (Files.exists(output) && !overwrite) {
       throw new IllegalArgumentException(output + " already exists; pass --overwrite to replace it");
     }
-    RunOptions options = RunOptions.builder()
-        .sidecarMode(mode(sidecarMode))
-        .chunkRows(chunkRows)
-        .build();
+    RunOptions.Builder ob = RunOptions.builder().sidecarMode(mode(sidecarMode));
+    if (chunkRows != null) {
+      ob.chunkRows(chunkRows);
+    }
+    RunOptions options = ob.build();
     Format in = inputFormat != null ? inputFormat : Format.fromPath(input);
 
     SparkSession spark = SparkSession.builder()

@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR
  *     (--socket PATH | --host 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N]
- *     [--inference-workers N]
+ *     [--inference-workers N] [--max-queued-rows N]
  * </pre>
  *
  * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
@@ -31,7 +31,7 @@ public final class SidecarMain {
 
   /** Parsed command line. */
   private record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
-      int intraOpThreads, int inferenceWorkers) {
+      int intraOpThreads, int inferenceWorkers, int maxQueuedRows) {
   }
 
   public static void main(String[] argv) {
@@ -45,7 +45,8 @@ public final class SidecarMain {
     } catch (IllegalArgumentException e) {
       System.err.println("sidecar: " + e.getMessage());
       System.err.println("usage: SidecarMain --bundle-dir DIR (--socket PATH | --host 127.0.0.1"
-          + " --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]");
+          + " --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]"
+          + " [--max-queued-rows N]");
       System.exit(2);
       return;
     }
@@ -58,6 +59,9 @@ public final class SidecarMain {
       }
       if (args.inferenceWorkers() > 0) {
         options = options.withInferenceWorkers(args.inferenceWorkers());
+      }
+      if (args.maxQueuedRows() > 0) {
+        options = options.withMaxQueuedRows(args.maxQueuedRows());
       }
       ModelServer.Builder b = ModelServer.builder(bundle).options(options);
       if (args.socket() != null) {
@@ -124,6 +128,7 @@ public final class SidecarMain {
     long parentPid = -1;
     int intra = 0;
     int workers = 0;
+    int maxQueued = 0;
     for (int i = 0; i < argv.length; i++) {
       String a = argv[i];
       String v = i + 1 < argv.length ? argv[i + 1] : null;
@@ -135,6 +140,7 @@ public final class SidecarMain {
         case "--parent-pid" -> parentPid = parseInt(a, need(a, v));
         case "--intra-op-threads" -> intra = parseInt(a, need(a, v));
         case "--inference-workers" -> workers = parseInt(a, need(a, v));
+        case "--max-queued-rows" -> maxQueued = parseInt(a, need(a, v));
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
       i++;
@@ -157,8 +163,11 @@ public final class SidecarMain {
     if (workers < 0) {
       throw new IllegalArgumentException("--inference-workers must be >= 0, got " + workers);
     }
+    if (maxQueued < 0) {
+      throw new IllegalArgumentException("--max-queued-rows must be >= 0, got " + maxQueued);
+    }
     return new Args(bundleDir, socket, host == null ? "127.0.0.1" : host,
-        port == null ? 0 : port, parentPid, intra, workers);
+        port == null ? 0 : port, parentPid, intra, workers, maxQueued);
   }
 
   private static String need(String flag, String value) {

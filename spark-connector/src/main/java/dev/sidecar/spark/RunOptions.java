@@ -13,8 +13,18 @@ import java.util.Objects;
 public final class RunOptions implements Serializable {
   private static final long serialVersionUID = 1L;
 
-  /** Rows per request sent to the sidecar. */
-  public static final int DEFAULT_CHUNK_ROWS = 4096;
+  /**
+   * The default {@code chunkRows}: 0, which sizes each request from the width of the API's input
+   * rows to about {@link #CHUNK_TARGET_BYTES} bytes, between {@link #MIN_AUTO_CHUNK_ROWS} and
+   * {@link #MAX_AUTO_CHUNK_ROWS} rows (4,096 rows of 256 floats; 65,536 rows of 4 floats).
+   */
+  public static final int DEFAULT_CHUNK_ROWS = 0;
+  /** Input bytes per request that an automatic {@code chunkRows} aims at. */
+  public static final int CHUNK_TARGET_BYTES = 4 << 20;
+  /** Fewest rows per request an automatic {@code chunkRows} picks. */
+  public static final int MIN_AUTO_CHUNK_ROWS = 1024;
+  /** Most rows per request an automatic {@code chunkRows} picks. */
+  public static final int MAX_AUTO_CHUNK_ROWS = 65536;
   /** Requests a task keeps in flight on its stream. */
   public static final int DEFAULT_CHUNKS_IN_FLIGHT = 4;
   /** JVM options of a sidecar process. */
@@ -79,8 +89,21 @@ public final class RunOptions implements Serializable {
         .allowNulls(allowNulls);
   }
 
+  /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
   public int chunkRows() {
     return chunkRows;
+  }
+
+  /**
+   * The rows per request for input rows of {@code bytesPerRow} bytes: {@link #chunkRows()} when
+   * set, else about {@link #CHUNK_TARGET_BYTES} bytes' worth, within the automatic bounds.
+   */
+  public int chunkRowsFor(long bytesPerRow) {
+    if (chunkRows > 0) {
+      return chunkRows;
+    }
+    long rows = CHUNK_TARGET_BYTES / Math.max(1, bytesPerRow);
+    return (int) Math.max(MIN_AUTO_CHUNK_ROWS, Math.min(MAX_AUTO_CHUNK_ROWS, rows));
   }
 
   public int chunksInFlight() {
@@ -141,7 +164,7 @@ public final class RunOptions implements Serializable {
 
   @Override
   public String toString() {
-    return "RunOptions[chunkRows=" + chunkRows + ", chunksInFlight=" + chunksInFlight
+    return "RunOptions[chunkRows=" + (chunkRows == 0 ? "auto" : chunkRows) + ", chunksInFlight=" + chunksInFlight
         + ", sidecarMode=" + sidecarMode + ", keepInputColumns=" + keepInputColumns
         + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
@@ -164,7 +187,7 @@ public final class RunOptions implements Serializable {
     private Builder() {
     }
 
-    /** Rows per request (default {@value RunOptions#DEFAULT_CHUNK_ROWS}); at least 1. */
+    /** Rows per request, at least 1 (default: sized from the row width, see {@link RunOptions#DEFAULT_CHUNK_ROWS}). */
     public Builder chunkRows(int rows) {
       if (rows < 1) {
         throw new IllegalArgumentException("chunkRows must be at least 1, got " + rows);

@@ -47,4 +47,24 @@ class BoundedMemoryTest {
     assertTrue(ScoringStats.maxChunksInFlight() >= 2, "the stream was pipelined");
     assertTrue(ScoringStats.maxRowsHeld() <= 5L * 8192, "rows held: " + ScoringStats.maxRowsHeld());
   }
+
+  /**
+   * Two tasks stream the largest automatic chunks (65,536 four-byte rows) four at a time: more
+   * rows in flight than a server queues by default (262,144). The connector sizes its
+   * sidecar's queue for what its tasks can send, so nothing is refused as overload.
+   */
+  @Test
+  void concurrentTasksWithLargeAutomaticChunksAreNeverRefusedAsOverload() {
+    TestBundles.Built b = TestBundles.kinds("kinds_queue", "1.0.0");
+    RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
+        .chunksInFlight(4).keepInputColumns(false).build();
+    long rows = 2_000_000L;
+    Dataset<Row> df = spark.range(0, rows, 1, 2).selectExpr("cast(id as float) as f32");
+    ScoringStats.reset();
+    Row totals = Sidecar.runSpark(b.archive(), "f32", df, opts)
+        .selectExpr("count(*)", "sum(cast(out as double))").first();
+    assertEquals(rows, totals.getLong(0));
+    assertEquals((double) rows * (rows - 1) / 2, totals.getDouble(1), 0.0);
+    assertTrue(ScoringStats.maxRowsHeld() > 65536, "automatic chunks of 65,536 rows were used");
+  }
 }

@@ -17,6 +17,11 @@ class RunOptionsTest {
   void defaultsAreDeclaredOnce() {
     RunOptions d = RunOptions.defaults();
     assertEquals(RunOptions.DEFAULT_CHUNK_ROWS, d.chunkRows());
+    // Automatic chunks: about 4 MiB of input, within [1024, 65536] rows; a set value wins.
+    assertEquals(4096, d.chunkRowsFor(256 * 4));
+    assertEquals(65536, d.chunkRowsFor(4 * 4));
+    assertEquals(1024, d.chunkRowsFor(1 << 20));
+    assertEquals(10, RunOptions.builder().chunkRows(10).build().chunkRowsFor(4));
     assertEquals(RunOptions.DEFAULT_CHUNKS_IN_FLIGHT, d.chunksInFlight());
     assertEquals(RunOptions.SidecarMode.PROCESS, d.sidecarMode());
     assertTrue(d.keepInputColumns());

@@ -1,5 +1,6 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.spark.RunOptions;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
 
@@ -29,5 +30,17 @@ final class ExecutorSlots {
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("local\\[(\\d+)(,\\d+)?]")
         .matcher(master);
     return m.matches() ? Integer.parseInt(m.group(1)) : cpus;
+  }
+
+  /**
+   * How many rows the sidecar may queue per API: what every task slot of this executor can
+   * have in flight with the largest chunks these options can produce, twice over (for two jobs
+   * sharing the sidecar). The connector's own streams are bounded by construction, so the
+   * sidecar's overload guard must never refuse them.
+   */
+  static int maxQueuedRows(RunOptions options) {
+    long chunk = Math.max(options.chunkRows(), RunOptions.MAX_AUTO_CHUNK_ROWS);
+    long rows = 2L * count() * options.chunksInFlight() * chunk;
+    return (int) Math.min(Integer.MAX_VALUE, rows);
   }
 }

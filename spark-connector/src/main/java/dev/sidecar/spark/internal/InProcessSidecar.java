@@ -33,7 +33,8 @@ final class InProcessSidecar implements SidecarHandle {
     ModelServer server;
     try {
       ServerOptions serverOptions = ServerOptions.defaults()
-          .withInferenceWorkers(ExecutorSlots.count());
+          .withInferenceWorkers(ExecutorSlots.count())
+          .withMaxQueuedRows(ExecutorSlots.maxQueuedRows(options));
       if (options.sidecarIntraOpThreads() > 0) {
         serverOptions = serverOptions.withIntraOpThreads(options.sidecarIntraOpThreads());
       }

@@ -98,7 +98,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     }
     this.leases = leases;
     this.partition = partition;
-    this.chunkRows = plan.options().chunkRows();
+    this.chunkRows = plan.options().chunkRowsFor(bytesPerRow(plan));
     this.maxInFlight = plan.options().chunksInFlight();
     this.timeoutMs = plan.options().requestTimeout().toMillis();
     this.encoder = new ChunkEncoder(plan, partition);
@@ -159,6 +159,15 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
       values[i] = in.get(kept[i], keptTypes[i]);
     }
     return new JoinedRow(new GenericInternalRow(values), out);
+  }
+
+  /** Input bytes per row as sent (strings counted at 32 bytes). */
+  static long bytesPerRow(ScoringPlan plan) {
+    long bytes = 0;
+    for (InputColumn c : plan.inputs()) {
+      bytes += (long) c.elementsPerRow() * (c.dtype().isFixedWidth() ? c.dtype().byteSize() : 32);
+    }
+    return bytes;
   }
 
   /** Sends chunks until {@code chunksInFlight} are unanswered or the input is exhausted. */

@@ -102,6 +102,8 @@ final class SidecarProcess implements SidecarHandle {
     cmd.add(Long.toString(self));
     cmd.add("--inference-workers");
     cmd.add(Integer.toString(ExecutorSlots.count()));
+    cmd.add("--max-queued-rows");
+    cmd.add(Integer.toString(ExecutorSlots.maxQueuedRows(options)));
     if (options.sidecarIntraOpThreads() > 0) {
       cmd.add("--intra-op-threads");
       cmd.add(Integer.toString(options.sidecarIntraOpThreads()));
