@@ -1,5 +1,6 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.server.ServerOptions;
 import dev.sidecar.spark.RunOptions;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
@@ -33,12 +34,25 @@ final class ExecutorSlots {
   }
 
   /**
+   * The server options of a sidecar the connector starts, in or out of process: one inference
+   * worker per task slot, a queue sized by {@link #maxQueuedRows}, and the intra-op threads the
+   * options ask for (0 keeps the server's default).
+   */
+  static ServerOptions serverOptions(RunOptions options) {
+    ServerOptions o = ServerOptions.defaults()
+        .withInferenceWorkers(count())
+        .withMaxQueuedRows(maxQueuedRows(options));
+    return options.sidecarIntraOpThreads() > 0
+        ? o.withIntraOpThreads(options.sidecarIntraOpThreads()) : o;
+  }
+
+  /**
    * How many rows the sidecar may queue per API: what every task slot of this executor can
    * have in flight with the largest chunks these options can produce, twice over (for two jobs
    * sharing the sidecar). The connector's own streams are bounded by construction, so the
    * sidecar's overload guard must never refuse them.
    */
-  static int maxQueuedRows(RunOptions options) {
+  private static int maxQueuedRows(RunOptions options) {
     long chunk = Math.max(options.chunkRows(), RunOptions.MAX_AUTO_CHUNK_ROWS);
     long rows = 2L * count() * options.chunksInFlight() * chunk;
     return (int) Math.min(Integer.MAX_VALUE, rows);

@@ -2,7 +2,6 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.server.ModelServer;
-import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.SidecarSparkException;
@@ -32,13 +31,8 @@ final class InProcessSidecar implements SidecarHandle {
         + COUNTER.incrementAndGet();
     ModelServer server;
     try {
-      ServerOptions serverOptions = ServerOptions.defaults()
-          .withInferenceWorkers(ExecutorSlots.count())
-          .withMaxQueuedRows(ExecutorSlots.maxQueuedRows(options));
-      if (options.sidecarIntraOpThreads() > 0) {
-        serverOptions = serverOptions.withIntraOpThreads(options.sidecarIntraOpThreads());
-      }
-      server = ModelServer.builder(bundle).inProcess(name).options(serverOptions).start();
+      server = ModelServer.builder(bundle).inProcess(name)
+          .options(ExecutorSlots.serverOptions(options)).start();
     } catch (Exception e) {
       throw new SidecarSparkException("cannot start the in-process sidecar for bundle "
           + bundle.tag() + ": " + e.getMessage(), e);

@@ -1,6 +1,7 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.server.SidecarMain;
 import dev.sidecar.spark.RunOptions;
@@ -100,14 +101,13 @@ final class SidecarProcess implements SidecarHandle {
     }
     cmd.add("--parent-pid");
     cmd.add(Long.toString(self));
+    ServerOptions server = ExecutorSlots.serverOptions(options);
     cmd.add("--inference-workers");
-    cmd.add(Integer.toString(ExecutorSlots.count()));
+    cmd.add(Integer.toString(server.inferenceWorkers()));
     cmd.add("--max-queued-rows");
-    cmd.add(Integer.toString(ExecutorSlots.maxQueuedRows(options)));
-    if (options.sidecarIntraOpThreads() > 0) {
-      cmd.add("--intra-op-threads");
-      cmd.add(Integer.toString(options.sidecarIntraOpThreads()));
-    }
+    cmd.add(Integer.toString(server.maxQueuedRows()));
+    cmd.add("--intra-op-threads");
+    cmd.add(Integer.toString(server.intraOpThreads()));
     Process process;
     try {
       if (socket != null) {

@@ -1,5 +1,6 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.bundle.internal.Digests;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -11,9 +12,6 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Locale;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -119,7 +117,8 @@ final class SidecarScratch {
       identity.append('|').append(urls[i]).append('|').append(c.getContentLengthLong());
     }
     Path root = ExecutorBundles.cacheRoot().resolve("onnxruntime-native");
-    Path dir = root.resolve(sha256(identity.toString()).substring(0, 16));
+    Path dir = root.resolve(Digests.sha256Hex(identity.toString().getBytes(StandardCharsets.UTF_8))
+        .substring(0, 16));
     if (Files.isRegularFile(dir.resolve(names[1]))) {
       return dir;
     }
@@ -155,14 +154,5 @@ final class SidecarScratch {
     String a = arch.equals("amd64") || arch.equals("x86_64") ? "x64"
         : arch.equals("aarch64") || arch.equals("arm64") ? "aarch64" : null;
     return o == null || a == null ? null : o + "-" + a;
-  }
-
-  private static String sha256(String s) {
-    try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-          .digest(s.getBytes(StandardCharsets.UTF_8)));
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
   }
 }
