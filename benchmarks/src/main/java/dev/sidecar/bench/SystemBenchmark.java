@@ -1,5 +1,6 @@
 package dev.sidecar.bench;
 
+import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
@@ -8,6 +9,7 @@ import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.server.SidecarMain;
 import dev.sidecar.spark.RunOptions;
+import dev.sidecar.spark.internal.SidecarProcess;
 import io.grpc.ManagedChannel;
 import java.io.BufferedReader;
 import java.io.File;
@@ -46,7 +48,6 @@ public final class SystemBenchmark {
   static final Set<String> VALUED = Set.of("sections", "cold-starts", "small-rows", "large-rows",
       "archive-mb", "master", "work-dir", "tar-timeout-s");
   static final Set<String> FLAGS = Set.of("quick", "help");
-  private static final String READY = "SIDECAR READY ";
 
   private SystemBenchmark() {}
 
@@ -120,33 +121,26 @@ public final class SystemBenchmark {
 
   // ------------------------------------------------------------------ cold start
 
-  /** A started sidecar: its process, target and the time from spawn to the ready line. */
-  record Started(Process process, String target, long spawnToReadyNanos) {
-  }
-
   static String coldStart(Map<String, BenchModel> models, int runs, Path work, PrintStream log)
-      throws IOException, InterruptedException {
+      throws IOException {
     Table t = new Table("model", "bundle MB", "spawn → READY ms (median)", "min–max ms",
         "server build → ready ms (Stats)", "runs").right(1, 2, 3, 4, 5);
+    RunOptions options = RunOptions.defaults();
     for (BenchModel m : models.values()) {
       Path dir = work.resolve("coldstart-" + m.key());
       deleteTree(dir);
-      Path root = BundleArchive.unpack(m.archive(), dir).root();
+      Bundle bundle = BundleArchive.unpack(m.archive(), dir);
       List<Double> spawn = new ArrayList<>();
       List<Double> stats = new ArrayList<>();
       for (int i = 0; i < runs; i++) {
-        Path sock = Path.of("/tmp", "sidecar-bench-" + ProcessHandle.current().pid() + "-" + m.key() + i + ".sock");
-        Files.deleteIfExists(sock);
-        Started s = startSidecar(root, sock, work.resolve("coldstart-" + m.key() + "-" + i + ".log"));
-        try {
-          spawn.add(s.spawnToReadyNanos() / 1e6);
+        long t0 = System.nanoTime();
+        try (SidecarProcess s = SidecarProcess.start(bundle, options)) {
+          double ms = (System.nanoTime() - t0) / 1e6;
+          spawn.add(ms);
           StatsResponse r = stats(s.target());
           stats.add((double) (r.getReadyAtUnixMs() - r.getStartedAtUnixMs()));
           log.printf(Locale.ROOT, "[coldstart/%s] run %d: spawn→READY %.0f ms, Stats ready−started %d ms%n",
-              m.key(), i + 1, s.spawnToReadyNanos() / 1e6, r.getReadyAtUnixMs() - r.getStartedAtUnixMs());
-        } finally {
-          stop(s.process());
-          Files.deleteIfExists(sock);
+              m.key(), i + 1, ms, r.getReadyAtUnixMs() - r.getStartedAtUnixMs());
         }
       }
       t.add(m.description(), Table.fixed(Files.size(m.archive()) / 1048576.0, 1),
@@ -155,52 +149,11 @@ public final class SystemBenchmark {
               + Table.fixed(spawn.stream().mapToDouble(Double::doubleValue).max().orElse(0), 0),
           Table.fixed(Table.median(stats), 0), runs);
     }
-    return t.render() + "\nSidecar JVM options: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS)
-        + " (the connector's default); spawn → READY is measured by this JVM from ProcessBuilder.start()"
-        + " to reading the ready line; Stats gives ready_at − started_at as the server reports them (started_at = when the server began loading the bundle's models, after JVM start and class loading).\n";
-  }
-
-  static Started startSidecar(Path bundleDir, Path socket, Path stderr) throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS);
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(SidecarMain.class.getName());
-    cmd.addAll(List.of("--bundle-dir", bundleDir.toString(), "--socket", socket.toString(),
-        "--parent-pid", Long.toString(ProcessHandle.current().pid())));
-    ProcessBuilder pb = new ProcessBuilder(cmd)
-        .redirectError(ProcessBuilder.Redirect.to(stderr.toFile()))
-        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-    long t0 = System.nanoTime();
-    Process p = pb.start();
-    CompletableFuture<Long> readyAt = new CompletableFuture<>();
-    CompletableFuture<String> target = new CompletableFuture<>();
-    Thread reader = new Thread(() -> {
-      try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = in.readLine()) != null) {
-          if (!target.isDone() && line.startsWith(READY)) {
-            readyAt.complete(System.nanoTime());
-            target.complete(line.substring(READY.length()).trim());
-          }
-        }
-      } catch (IOException e) {
-        // process gone: reported below
-      }
-      target.completeExceptionally(new IllegalStateException("closed stdout before its ready line"));
-    }, "coldstart-stdout");
-    reader.setDaemon(true);
-    reader.start();
-    try {
-      String tgt = target.get(60, TimeUnit.SECONDS);
-      return new Started(p, tgt, readyAt.get() - t0);
-    } catch (Exception e) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-      throw new IllegalStateException("sidecar on " + bundleDir + " did not become ready: " + e.getMessage()
-          + "; stderr in " + stderr + ":\n" + tail(stderr), e);
-    }
+    return t.render() + "\nStarted exactly as an executor starts one (the connector's SidecarProcess, default"
+        + " RunOptions: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS) + ", the trimmed sidecar class"
+        + " path); spawn → READY is the time the starting task waits, from the launch to the ready line;"
+        + " Stats gives ready_at − started_at as the server reports them (started_at = when the server began"
+        + " loading the bundle's models, after JVM start and class loading).\n";
   }
 
   static StatsResponse stats(String target) {
@@ -210,14 +163,6 @@ public final class SystemBenchmark {
           .stats(StatsRequest.getDefaultInstance());
     } finally {
       ch.shutdownNow();
-    }
-  }
-
-  static void stop(Process p) throws InterruptedException {
-    p.destroy();
-    if (!p.waitFor(15, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
     }
   }
 

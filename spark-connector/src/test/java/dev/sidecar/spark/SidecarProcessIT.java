@@ -107,6 +107,43 @@ class SidecarProcessIT {
         "the killed sidecar's scratch directory is deleted");
   }
 
+  /**
+   * The sidecar starts on its own short class path (no Spark, no Log4j: they cost its start
+   * most of a second) and still logs, through the server's stderr provider, into its log file.
+   */
+  @Test
+  void aSidecarRunsOnItsOwnClassPathAndLogsToItsLogFile() throws Exception {
+    TestBundles.Built kinds = TestBundles.kinds("kinds_classpath", "1.0.0");
+    Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
+        RunOptions.defaults()).collectAsList();
+    long pid = SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
+        .orElseThrow();
+    String[] args = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).split("\0");
+    int cpAt = List.of(args).indexOf("-cp");
+    assertTrue(cpAt >= 0, "the sidecar is started with -cp: " + List.of(args));
+    List<String> cp = List.of(args[cpAt + 1].split(java.io.File.pathSeparator));
+    assertTrue(cp.get(0).endsWith("sidecar-logging"), "the logging set-up comes first: " + cp);
+    assertTrue(cp.stream().noneMatch(e -> e.contains("spark-core") || e.contains("scala-library")
+        || e.contains("log4j-core") || e.contains("hadoop-client")), "no Spark, Scala, Hadoop or"
+        + " Log4j jars: " + cp);
+    assertTrue(cp.stream().anyMatch(e -> e.contains("onnxruntime")), "ONNX Runtime: " + cp);
+    assertTrue(cp.size() < 120, cp.size() + " entries, the executor has "
+        + System.getProperty("java.class.path").split(java.io.File.pathSeparator).length);
+
+    Path logs = Path.of(System.getProperty("java.io.tmpdir"), "sidecar-logs");
+    String self = "-" + ProcessHandle.current().pid() + "-";
+    String shortDigest = kinds.digest().replace("sha256:", "").substring(0, 12);
+    List<Path> mine;
+    try (Stream<Path> files = Files.list(logs)) {
+      mine = files.filter(f -> f.getFileName().toString().contains(self)
+          && f.getFileName().toString().contains(shortDigest)).toList();
+    }
+    assertEquals(1, mine.size(), "one log for this sidecar in " + logs + ": " + mine);
+    String log = Files.readString(mine.get(0));
+    assertTrue(log.contains(" INFO ServerCore: loaded bundle kinds_classpath:1.0.0"), log);
+    assertTrue(!log.contains("SLF4J"), "SLF4J found exactly one provider: " + log);
+  }
+
   private static List<Path> scratchDirs(Path root) throws IOException {
     String prefix = ProcessHandle.current().pid() + "-";
     try (Stream<Path> dirs = Files.list(root)) {

@@ -15,16 +15,12 @@ import java.io.InputStreamReader;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.io.Writer;
-import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.CodeSource;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -38,8 +34,9 @@ import org.slf4j.LoggerFactory;
  * --bundle-dir D --socket S --parent-pid P}, ready once it prints {@code SIDECAR READY <target>}.
  * Its stderr goes to a log file whose tail every failure message quotes. Listens on a Unix
  * socket under {@code /tmp}, or on loopback TCP where Netty's epoll transport is unavailable.
+ * Public only so the benchmarks can time a start exactly as an executor makes it.
  */
-final class SidecarProcess implements SidecarHandle {
+public final class SidecarProcess implements SidecarHandle {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarProcess.class);
   private static final String READY_PREFIX = SidecarMain.READY_PREFIX;
   private static final AtomicInteger COUNTER = new AtomicInteger();
@@ -62,7 +59,8 @@ final class SidecarProcess implements SidecarHandle {
     this.channel = SidecarChannels.forTarget(target);
   }
 
-  static SidecarProcess start(Bundle bundle, RunOptions options) {
+  /** Starts a sidecar for an unpacked bundle and waits for its ready line. */
+  public static SidecarProcess start(Bundle bundle, RunOptions options) {
     long self = ProcessHandle.current().pid();
     int n = COUNTER.incrementAndGet();
     String shortDigest = BundleFiles.shortDigest(bundle.digest());
@@ -84,7 +82,12 @@ final class SidecarProcess implements SidecarHandle {
       cmd.add("-Donnxruntime.native.path=" + ortNative);
     }
     cmd.add("-cp");
-    cmd.add(classPath());
+    try {
+      cmd.add(SidecarClassPath.loggingDir(scratch) + File.pathSeparator + SidecarClassPath.get());
+    } catch (IOException e) {
+      BundleShipper.deleteTree(scratch);
+      throw new UncheckedIOException("cannot write the sidecar's logging set-up in " + scratch, e);
+    }
     cmd.add(SidecarMain.class.getName());
     cmd.add("--bundle-dir");
     cmd.add(bundle.root().toString());
@@ -211,25 +214,6 @@ final class SidecarProcess implements SidecarHandle {
     } catch (IOException e) {
       return "  (no stderr log: " + e.getMessage() + ")";
     }
-  }
-
-  /** The sidecar's class path: the jar or directory holding SidecarMain, then this JVM's class path. */
-  static String classPath() {
-    Set<String> parts = new LinkedHashSet<>();
-    CodeSource source = SidecarMain.class.getProtectionDomain().getCodeSource();
-    if (source != null && source.getLocation() != null) {
-      try {
-        parts.add(Path.of(source.getLocation().toURI()).toString());
-      } catch (URISyntaxException | IllegalArgumentException e) {
-        LOG.debug("cannot turn {} into a path", source.getLocation(), e);
-      }
-    }
-    for (String p : System.getProperty("java.class.path", "").split(File.pathSeparator)) {
-      if (!p.isEmpty()) {
-        parts.add(p);
-      }
-    }
-    return String.join(File.pathSeparator, parts);
   }
 
   static boolean unixSocketsAvailable() {
