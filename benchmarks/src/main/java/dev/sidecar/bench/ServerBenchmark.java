@@ -43,9 +43,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  *
  * Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
- * (default 1), {@code --model mlp|wide|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
+ * (default 1), {@code --model mlp|wide|large|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
  * 64-feature, 8-class logistic regression; wide = a 1024-2048-2048-16 MLP whose 25 MB of weights
- * make every model call cost about the same for 1 or 16 rows), {@code --transport tcp|uds} (default tcp),
+ * make a model call's fixed cost large; large = a 2048-4096-4096-16 MLP, 100 MB of weights, whose
+ * calls cost far more than an RPC), {@code --transport tcp|uds} (default tcp),
  * {@code --callers 1,4,16,64}, {@code --max-latency-ms N} (default 5), {@code --max-batch N}
  * (default 64), {@code --chunk N} rows per stream message (default 256), {@code --intra-op-threads
  * N} (default 1).
@@ -75,11 +76,13 @@ public final class ServerBenchmark {
     int features = switch (cfg.model()) {
       case "linear" -> 64;
       case "wide" -> 1024;
+      case "large" -> 2048;
       default -> 256;
     };
     byte[] onnx = switch (cfg.model()) {
       case "linear" -> OnnxModels.linearClassifier("x", features, 8, 1);
       case "wide" -> OnnxModels.mlp(1024, new int[] {2048, 2048}, 16, 1);
+      case "large" -> OnnxModels.mlp(2048, new int[] {4096, 4096}, 16, 1);
       default -> OnnxModels.mlp(256, new int[] {512, 512}, 16, 1);
     };
     String outputs = cfg.model().equals("linear")
@@ -328,8 +331,8 @@ public final class ServerBenchmark {
         default -> throw new IllegalArgumentException("unknown option " + argv[i]);
       }
     }
-    if (!List.of("mlp", "wide", "linear").contains(model)) {
-      throw new IllegalArgumentException("--model must be mlp, wide or linear");
+    if (!List.of("mlp", "wide", "large", "linear").contains(model)) {
+      throw new IllegalArgumentException("--model must be mlp, wide, large or linear");
     }
     return new Config(seconds, warmup, model, transport, callers, maxLatency, maxBatch, chunk,
         intra);

@@ -23,7 +23,11 @@ import org.slf4j.LoggerFactory;
  * arrivals later costs one more fixed cost, and waiting beats it in throughput exactly when
  * {@code R < λ · fixed} (the rows expected during one fixed cost outnumber those queued). The
  * rate is judged pessimistically ({@code λ} falls while no request comes), and no row is held
- * longer than {@code max_latency_ms} before its batch starts. A request larger than the batch
+ * longer than {@code max_latency_ms} before its batch starts. Callers in a closed loop (each
+ * sends its next row when its answer arrives) are waited for too: right after a batch is
+ * answered its callers come back in a burst, and when they usually take less than one fixed
+ * cost to do so, waiting for them beats running the rows already queued as a half batch.
+ * A request larger than the batch
  * limit is split into slices; the queue holds at most {@code maxQueuedRows} rows and refuses
  * more with RESOURCE_EXHAUSTED; calls whose deadline passed are dropped before inference.
  * With batching disabled each request runs alone, still in arrival order.
@@ -48,6 +52,11 @@ final class AdaptiveBatcher implements AutoCloseable {
   private long lastArrivalNanos;
   private double gapMs = -1;
   private double rowsPerRequest = 1;
+  /** When the last batch was answered, and how many of its rows have not come back since. */
+  private long releasedAtNanos;
+  private int awaitingRows;
+  /** EWMA of how long after a batch is answered its callers' next rows arrive (ms); -1 = none yet. */
+  private double returnMs = -1;
   private boolean accepting = true;
   private boolean stopped;
 
@@ -108,6 +117,11 @@ final class AdaptiveBatcher implements AutoCloseable {
       }
       rowsPerRequest = EWMA * call.rows + (1 - EWMA) * rowsPerRequest;
       lastArrivalNanos = now;
+      if (awaitingRows > 0) {
+        double back = (now - releasedAtNanos) / 1e6;
+        returnMs = returnMs < 0 ? back : EWMA * back + (1 - EWMA) * returnMs;
+        awaitingRows = Math.max(0, awaitingRows - call.rows);
+      }
       changed.signalAll();
     } finally {
       lock.unlock();
@@ -146,6 +160,18 @@ final class AdaptiveBatcher implements AutoCloseable {
       if (ms >= 0) {
         model.observe(rows, ms);
       }
+      released(rows);
+    }
+  }
+
+  /** Notes that a batch of {@code rows} was answered: its callers may now send their next rows. */
+  private void released(int rows) {
+    lock.lock();
+    try {
+      releasedAtNanos = System.nanoTime();
+      awaitingRows = Math.min(awaitingRows + rows, Math.max(1, spec.maxBatchSize()));
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -217,7 +243,36 @@ final class AdaptiveBatcher implements AutoCloseable {
 
   /** How long to wait for more rows before running what is queued (0 = run now). */
   private long waitNanos(long now) {
-    if (!model.ready() || gapMs < 0) {
+    if (!model.ready()) {
+      return 0;
+    }
+    return Math.max(returnWaitNanos(now), steadyWaitNanos(now));
+  }
+
+  /**
+   * Closed-loop callers (each sends its next row when its previous answer arrives) come back in
+   * a burst just after their batch is answered, a burst the mean arrival rate hides: without
+   * this rule, 16 such callers settle into alternating batches of about 8. Running the rows
+   * queued now and the returning ones as two batches costs one more fixed cost than running
+   * them together, so waiting for them pays when they usually come back sooner than one fixed
+   * cost: wait until they are back, or at most one fixed cost after the answer.
+   */
+  private long returnWaitNanos(long now) {
+    double fixed = model.fixedMs();
+    if (awaitingRows == 0 || returnMs < 0 || returnMs >= fixed) {
+      return 0;
+    }
+    long until = releasedAtNanos + (long) (fixed * 1e6);
+    if (now >= until) {
+      awaitingRows = 0;
+      return 0;
+    }
+    return until - now;
+  }
+
+  /** The open-loop rule: wait while fewer rows are queued than arrive during one fixed cost. */
+  private long steadyWaitNanos(long now) {
+    if (gapMs < 0) {
       return 0;
     }
     double sinceLast = (now - lastArrivalNanos) / 1e6;
