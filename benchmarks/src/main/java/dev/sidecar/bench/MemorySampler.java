@@ -25,9 +25,19 @@ import javax.management.openmbean.CompositeData;
 final class MemorySampler implements AutoCloseable {
   /** Peaks over one window, bytes; -1 where not measured. */
   record Peaks(long rss, long heapUsed, long heapAfterGc, long direct, long sidecarRss, long sidecarPid) {
+    /** The larger of each figure over two windows; {@code a} may be null. */
+    static Peaks max(Peaks a, Peaks b) {
+      if (a == null) {
+        return b;
+      }
+      return new Peaks(Math.max(a.rss, b.rss), Math.max(a.heapUsed, b.heapUsed),
+          Math.max(a.heapAfterGc, b.heapAfterGc), Math.max(a.direct, b.direct),
+          Math.max(a.sidecarRss, b.sidecarRss), b.sidecarPid >= 0 ? b.sidecarPid : a.sidecarPid);
+    }
   }
 
   private static final long SELF = ProcessHandle.current().pid();
+  private static final long IDLE_CPU_NANOS = 100_000_000L;
 
   private final MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
   private final BufferPoolMXBean directPool = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)
@@ -128,8 +138,9 @@ final class MemorySampler implements AutoCloseable {
     if (selfReset) {
       selfPeak = Math.max(selfPeak, ProcStatus.peakRss(SELF));
     }
+    // A sidecar counts when it worked in this window (an idle one left by another way does not).
     long busiest = -1;
-    long busiestCpu = -1;
+    long busiestCpu = IDLE_CPU_NANOS;
     for (ProcessHandle p : ProcStatus.sidecars()) {
       long used = ProcStatus.cpuNanos(p) - cpuAtStart.getOrDefault(p.pid(), 0L);
       if (used > busiestCpu) {

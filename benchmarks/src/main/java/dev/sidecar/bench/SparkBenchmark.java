@@ -155,9 +155,7 @@ public final class SparkBenchmark {
         throw new IllegalStateException("cached " + counted + " rows, expected " + rows);
       }
       try {
-        for (Way way : config.ways()) {
-          results.add(measure(spark, model, way, df, rows, config, log));
-        }
+        results.addAll(measure(spark, model, config.ways(), df, rows, config, log));
       } finally {
         df.unpersist(true);
       }
@@ -165,35 +163,56 @@ public final class SparkBenchmark {
     return results;
   }
 
-  private static Result measure(SparkSession spark, BenchModel model, Way way, Dataset<Row> df,
-      long rows, Config config, PrintStream log) {
-    Dataset<Row> scored = Scorers.score(spark, model, way, df, config.settings());
-    double checksum = Double.NaN;
-    for (int i = 0; i < config.warmups(); i++) {
-      long t = System.nanoTime();
-      checksum = BenchData.checksum(scored, model.outputs());
-      log.printf(Locale.ROOT, "[%s/%s] warm-up %d: %.2f s%n", model.key(), way.id, i + 1,
-          (System.nanoTime() - t) / 1e9);
-    }
-    List<Double> rates = new ArrayList<>();
-    MemorySampler.Peaks peaks;
-    try (MemorySampler sampler = MemorySampler.start()) {
-      for (int i = 0; i < config.reps(); i++) {
+  /**
+   * Measures every way on one model. The ways take turns, one repetition each per round, so
+   * that the drift of a shared machine (its speed wanders by a fifth over minutes) falls on all
+   * of them alike instead of on whichever way ran last.
+   */
+  private static List<Result> measure(SparkSession spark, BenchModel model, List<Way> ways,
+      Dataset<Row> df, long rows, Config config, PrintStream log) {
+    int n = ways.size();
+    List<Dataset<Row>> scored = new ArrayList<>();
+    double[] checksum = new double[n];
+    List<List<Double>> rates = new ArrayList<>();
+    MemorySampler.Peaks[] peaks = new MemorySampler.Peaks[n];
+    for (int w = 0; w < n; w++) {
+      Way way = ways.get(w);
+      scored.add(Scorers.score(spark, model, way, df, config.settings()));
+      rates.add(new ArrayList<>());
+      checksum[w] = Double.NaN;
+      for (int i = 0; i < config.warmups(); i++) {
         long t = System.nanoTime();
-        double sum = BenchData.checksum(scored, model.outputs());
-        double secs = (System.nanoTime() - t) / 1e9;
-        if (!Double.isNaN(checksum) && !agree(sum, checksum)) {
-          throw new IllegalStateException(model.key() + "/" + way.id + ": checksum changed between runs: "
-              + checksum + " then " + sum);
-        }
-        checksum = sum;
-        rates.add(rows / secs);
-        log.printf(Locale.ROOT, "[%s/%s] rep %d: %.2f s, %s rows/s%n", model.key(), way.id, i + 1,
-            secs, Table.rate(rows / secs));
+        checksum[w] = BenchData.checksum(scored.get(w), model.outputs());
+        log.printf(Locale.ROOT, "[%s/%s] warm-up %d: %.2f s%n", model.key(), way.id, i + 1,
+            (System.nanoTime() - t) / 1e9);
       }
-      peaks = sampler.stop();
     }
-    return new Result(model, way, rows, rates, checksum, peaks);
+    for (int i = 0; i < config.reps(); i++) {
+      for (int w = 0; w < n; w++) {
+        Way way = ways.get(w);
+        double sum;
+        double secs;
+        try (MemorySampler sampler = MemorySampler.start()) {
+          long t = System.nanoTime();
+          sum = BenchData.checksum(scored.get(w), model.outputs());
+          secs = (System.nanoTime() - t) / 1e9;
+          peaks[w] = MemorySampler.Peaks.max(peaks[w], sampler.stop());
+        }
+        if (!Double.isNaN(checksum[w]) && !agree(sum, checksum[w])) {
+          throw new IllegalStateException(model.key() + "/" + way.id
+              + ": checksum changed between runs: " + checksum[w] + " then " + sum);
+        }
+        checksum[w] = sum;
+        rates.get(w).add(rows / secs);
+        log.printf(Locale.ROOT, "[%s/%s] rep %d: %.2f s, %s rows/s%n", model.key(), way.id,
+            i + 1, secs, Table.rate(rows / secs));
+      }
+    }
+    List<Result> out = new ArrayList<>();
+    for (int w = 0; w < n; w++) {
+      out.add(new Result(model, ways.get(w), rows, rates.get(w), checksum[w], peaks[w]));
+    }
+    return out;
   }
 
   static boolean agree(double a, double b) {

@@ -10,6 +10,7 @@ import java.nio.ByteOrder;
 import java.util.List;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.sql.types.ByteType;
 import org.apache.spark.sql.types.DataType;
@@ -20,6 +21,8 @@ import org.apache.spark.sql.types.FloatType;
 import org.apache.spark.sql.types.IntegerType;
 import org.apache.spark.sql.types.LongType;
 import org.apache.spark.sql.types.ShortType;
+import org.apache.spark.unsafe.Platform;
+import org.apache.spark.unsafe.bitset.BitSetMethods;
 
 /**
  * The one place that turns Spark rows into raw input tensors. A chunk of rows becomes one
@@ -165,13 +168,29 @@ final class ChunkEncoder {
       }
     }
 
-    /** All {@code k} elements of {@code a}; float arrays into float32 take a tight loop. */
+    /**
+     * All {@code k} elements of {@code a}. Float arrays into float32 and double arrays into
+     * float64 are copied in one block when Spark hands over its own binary array (the common
+     * case), else in a tight loop.
+     */
     void addAll(ArrayData a, int k, DataType t) {
       if (t instanceof FloatType && (dtype == DType.FLOAT32 || dtype == DType.FLOAT16)) {
+        if (a instanceof UnsafeArrayData u) {
+          Platform.copyMemory(u.getBaseObject(), elementsOffset(u, k), floats,
+              Platform.FLOAT_ARRAY_OFFSET + 4L * size, 4L * k);
+          size += k;
+          return;
+        }
         for (int j = 0; j < k; j++) {
           floats[size++] = a.getFloat(j);
         }
       } else if (t instanceof DoubleType && dtype == DType.FLOAT64) {
+        if (a instanceof UnsafeArrayData u) {
+          Platform.copyMemory(u.getBaseObject(), elementsOffset(u, k), doubles,
+              Platform.DOUBLE_ARRAY_OFFSET + 8L * size, 8L * k);
+          size += k;
+          return;
+        }
         for (int j = 0; j < k; j++) {
           doubles[size++] = a.getDouble(j);
         }
@@ -237,12 +256,22 @@ final class ChunkEncoder {
 
   private static boolean hasNullElement(InternalRow row, InputColumn c) {
     ArrayData a = row.getArray(c.fieldIndex());
-    for (int i = 0, n = a.numElements(); i < n; i++) {
+    int n = a.numElements();
+    if (a instanceof UnsafeArrayData u) {
+      // Spark's binary array: 8 bytes of length, then a null bit per element in whole words.
+      return BitSetMethods.anySet(u.getBaseObject(), u.getBaseOffset() + 8, (n + 63) / 64);
+    }
+    for (int i = 0; i < n; i++) {
       if (a.isNullAt(i)) {
         return true;
       }
     }
     return false;
+  }
+
+  /** Where the elements of a Spark binary array of {@code n} elements start. */
+  private static long elementsOffset(UnsafeArrayData u, int n) {
+    return u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(n);
   }
 
   /** Encodes the valid rows of a chunk into a request whose raw contents live in {@code buffers}. */
