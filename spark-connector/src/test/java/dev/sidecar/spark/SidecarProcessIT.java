@@ -80,11 +80,7 @@ class SidecarProcessIT {
 
   @Test
   void aSidecarsScratchFilesGoAwayWithItEvenWhenItIsKilled() throws Exception {
-    TestBundles.Built kinds = TestBundles.kinds("kinds_scratch", "1.0.0");
-    Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
-        RunOptions.defaults()).collectAsList();
-    long sidecarPid = SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
-        .orElseThrow();
+    long sidecarPid = scoreAndGetSidecarPid(TestBundles.kinds("kinds_scratch", "1.0.0"));
     Path scratchRoot = ExecutorBundles.cacheRoot().resolve("sidecar-scratch");
     List<Path> mine = scratchDirs(scratchRoot);
     assertTrue(!mine.isEmpty(), "a scratch directory per running sidecar under " + scratchRoot);
@@ -114,10 +110,7 @@ class SidecarProcessIT {
   @Test
   void aSidecarRunsOnItsOwnClassPathAndLogsToItsLogFile() throws Exception {
     TestBundles.Built kinds = TestBundles.kinds("kinds_classpath", "1.0.0");
-    Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
-        RunOptions.defaults()).collectAsList();
-    long pid = SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
-        .orElseThrow();
+    long pid = scoreAndGetSidecarPid(kinds);
     String[] args = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline")).split("\0");
     int cpAt = List.of(args).indexOf("-cp");
     assertTrue(cpAt >= 0, "the sidecar is started with -cp: " + List.of(args));
@@ -142,6 +135,14 @@ class SidecarProcessIT {
     String log = Files.readString(mine.get(0));
     assertTrue(log.contains(" INFO ServerCore: loaded bundle kinds_classpath:1.0.0"), log);
     assertTrue(!log.contains("SLF4J"), "SLF4J found exactly one provider: " + log);
+  }
+
+  /** Scores five rows through the bundle's i64 API in a sidecar process; returns its pid. */
+  private static long scoreAndGetSidecarPid(TestBundles.Built kinds) {
+    Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
+        RunOptions.defaults()).collectAsList();
+    return SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
+        .orElseThrow();
   }
 
   private static List<Path> scratchDirs(Path root) throws IOException {
