@@ -26,6 +26,11 @@ final class MemorySampler implements AutoCloseable {
   /** Peaks over one window, bytes; -1 where not measured. */
   record Peaks(long rss, long heapUsed, long heapAfterGc, long direct, long sidecarRss, long sidecarPid) {
     /** The larger of each figure over two windows; {@code a} may be null. */
+    /** These peaks without a sidecar (for a way that runs none; an idle one may be around). */
+    Peaks withoutSidecar() {
+      return new Peaks(rss, heapUsed, heapAfterGc, direct, -1, -1);
+    }
+
     static Peaks max(Peaks a, Peaks b) {
       if (a == null) {
         return b;
@@ -37,7 +42,6 @@ final class MemorySampler implements AutoCloseable {
   }
 
   private static final long SELF = ProcessHandle.current().pid();
-  private static final long IDLE_CPU_NANOS = 100_000_000L;
 
   private final MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
   private final BufferPoolMXBean directPool = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)
@@ -138,9 +142,8 @@ final class MemorySampler implements AutoCloseable {
     if (selfReset) {
       selfPeak = Math.max(selfPeak, ProcStatus.peakRss(SELF));
     }
-    // A sidecar counts when it worked in this window (an idle one left by another way does not).
     long busiest = -1;
-    long busiestCpu = IDLE_CPU_NANOS;
+    long busiestCpu = -1;
     for (ProcessHandle p : ProcStatus.sidecars()) {
       long used = ProcStatus.cpuNanos(p) - cpuAtStart.getOrDefault(p.pid(), 0L);
       if (used > busiestCpu) {

@@ -196,7 +196,8 @@ public final class SparkBenchmark {
           long t = System.nanoTime();
           sum = BenchData.checksum(scored.get(w), model.outputs());
           secs = (System.nanoTime() - t) / 1e9;
-          peaks[w] = MemorySampler.Peaks.max(peaks[w], sampler.stop());
+          MemorySampler.Peaks p = sampler.stop();
+          peaks[w] = MemorySampler.Peaks.max(peaks[w], way == Way.PROCESS ? p : p.withoutSidecar());
         }
         if (!Double.isNaN(checksum[w]) && !agree(sum, checksum[w])) {
           throw new IllegalStateException(model.key() + "/" + way.id
