@@ -25,6 +25,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -52,6 +53,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * N} (default 1).
  */
 public final class ServerBenchmark {
+  /** Input width of each {@code --model}. */
+  private static final Map<String, Integer> FEATURES =
+      Map.of("mlp", 256, "wide", 1024, "large", 2048, "linear", 64);
+
   private ServerBenchmark() {
   }
 
@@ -73,18 +78,11 @@ public final class ServerBenchmark {
   public static void main(String[] argv) throws Exception {
     Config cfg = parse(argv);
     Path work = Files.createTempDirectory("sidecar-bench");
-    int features = switch (cfg.model()) {
-      case "linear" -> 64;
-      case "wide" -> 1024;
-      case "large" -> 2048;
-      default -> 256;
-    };
-    byte[] onnx = switch (cfg.model()) {
-      case "linear" -> OnnxModels.linearClassifier("x", features, 8, 1);
-      case "wide" -> OnnxModels.mlp(1024, new int[] {2048, 2048}, 16, 1);
-      case "large" -> OnnxModels.mlp(2048, new int[] {4096, 4096}, 16, 1);
-      default -> OnnxModels.mlp(256, new int[] {512, 512}, 16, 1);
-    };
+    int features = FEATURES.get(cfg.model());
+    // The MLPs are features -> 2 features -> 2 features -> 16.
+    byte[] onnx = cfg.model().equals("linear")
+        ? OnnxModels.linearClassifier("x", features, 8, 1)
+        : OnnxModels.mlp(features, new int[] {2 * features, 2 * features}, 16, 1);
     String outputs = cfg.model().equals("linear")
         ? "      - {name: label, from: label}\n      - {name: probabilities, from: probabilities,"
             + " shape: [-1, 8]}\n"
@@ -331,8 +329,9 @@ public final class ServerBenchmark {
         default -> throw new IllegalArgumentException("unknown option " + argv[i]);
       }
     }
-    if (!List.of("mlp", "wide", "large", "linear").contains(model)) {
-      throw new IllegalArgumentException("--model must be mlp, wide, large or linear");
+    if (!FEATURES.containsKey(model)) {
+      throw new IllegalArgumentException("--model must be mlp, wide, large or linear, got '"
+          + model + "'");
     }
     return new Config(seconds, warmup, model, transport, callers, maxLatency, maxBatch, chunk,
         intra);

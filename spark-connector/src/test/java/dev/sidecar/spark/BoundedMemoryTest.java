@@ -36,12 +36,7 @@ class BoundedMemoryTest {
     TestBundles.Built b = TestBundles.kinds("kinds_bounded", "1.0.0");
     RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
         .chunkRows(8192).chunksInFlight(4).keepInputColumns(false).build();
-    Dataset<Row> big = spark.range(0, ROWS, 1, 1).selectExpr("cast(id as float) as f32");
-    ScoringStats.reset();
-    Row totals = Sidecar.runSpark(b.archive(), "f32", big, opts)
-        .selectExpr("count(*)", "sum(cast(out as double))").first();
-    assertEquals(ROWS, totals.getLong(0));
-    assertEquals((double) ROWS * (ROWS - 1) / 2, totals.getDouble(1), 0.0);
+    scoreIdsAndCheck(b, opts, ROWS, 1);
     assertTrue(ScoringStats.maxChunksInFlight() <= 4,
         "requests in flight: " + ScoringStats.maxChunksInFlight());
     assertTrue(ScoringStats.maxChunksInFlight() >= 2, "the stream was pipelined");
@@ -58,13 +53,21 @@ class BoundedMemoryTest {
     TestBundles.Built b = TestBundles.kinds("kinds_queue", "1.0.0");
     RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
         .chunksInFlight(4).keepInputColumns(false).build();
-    long rows = 2_000_000L;
-    Dataset<Row> df = spark.range(0, rows, 1, 2).selectExpr("cast(id as float) as f32");
+    scoreIdsAndCheck(b, opts, 2_000_000L, 2);
+    assertTrue(ScoringStats.maxRowsHeld() > 65536, "automatic chunks of 65,536 rows were used");
+  }
+
+  /**
+   * Scores ids 0..rows-1 (as float32, in {@code partitions} partitions) through the identity API
+   * with fresh {@link ScoringStats}, and checks the count and the sum of the outputs.
+   */
+  private static void scoreIdsAndCheck(TestBundles.Built b, RunOptions opts, long rows,
+      int partitions) {
+    Dataset<Row> df = spark.range(0, rows, 1, partitions).selectExpr("cast(id as float) as f32");
     ScoringStats.reset();
     Row totals = Sidecar.runSpark(b.archive(), "f32", df, opts)
         .selectExpr("count(*)", "sum(cast(out as double))").first();
     assertEquals(rows, totals.getLong(0));
     assertEquals((double) rows * (rows - 1) / 2, totals.getDouble(1), 0.0);
-    assertTrue(ScoringStats.maxRowsHeld() > 65536, "automatic chunks of 65,536 rows were used");
   }
 }

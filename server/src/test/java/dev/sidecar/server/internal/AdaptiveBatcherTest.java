@@ -69,7 +69,6 @@ class AdaptiveBatcherTest {
   @Test
   void closedLoopCallersMakeFullBatches() throws Exception {
     ApiEndpoint ep = new ApiEndpoint(bundle, api("classify_tensor"), runtime);
-    AtomicInteger batches = new AtomicInteger();
     AtomicInteger rows = new AtomicInteger();
     List<Integer> sizes = new ArrayList<>();
     try (AdaptiveBatcher batcher = new AdaptiveBatcher("classify_tensor",
@@ -79,7 +78,6 @@ class AdaptiveBatcherTest {
           synchronized (sizes) {
             sizes.add(n);
           }
-          batches.incrementAndGet();
           rows.addAndGet(n);
           return EXTRA_MS + ep.runBatch(batch);
         })) {

@@ -110,7 +110,7 @@ public final class BundleShipper {
         }
       });
     } catch (IOException | java.io.UncheckedIOException e) {
-      // Also when another thread deletes the same tree at the same time.
+      // Files.walk reports what it meets while walking (an entry gone meanwhile) unchecked.
       LOG.debug("cannot clean {}", dir, e);
     }
   }

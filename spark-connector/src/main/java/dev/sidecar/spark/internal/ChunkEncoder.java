@@ -175,30 +175,37 @@ final class ChunkEncoder {
      */
     void addAll(ArrayData a, int k, DataType t) {
       if (t instanceof FloatType && (dtype == DType.FLOAT32 || dtype == DType.FLOAT16)) {
-        if (a instanceof UnsafeArrayData u) {
-          Platform.copyMemory(u.getBaseObject(), elementsOffset(u, k), floats,
-              Platform.FLOAT_ARRAY_OFFSET + 4L * size, 4L * k);
-          size += k;
-          return;
-        }
-        for (int j = 0; j < k; j++) {
-          floats[size++] = a.getFloat(j);
+        if (!copyBlock(a, k, floats, Platform.FLOAT_ARRAY_OFFSET, 4)) {
+          for (int j = 0; j < k; j++) {
+            floats[size++] = a.getFloat(j);
+          }
         }
       } else if (t instanceof DoubleType && dtype == DType.FLOAT64) {
-        if (a instanceof UnsafeArrayData u) {
-          Platform.copyMemory(u.getBaseObject(), elementsOffset(u, k), doubles,
-              Platform.DOUBLE_ARRAY_OFFSET + 8L * size, 8L * k);
-          size += k;
-          return;
-        }
-        for (int j = 0; j < k; j++) {
-          doubles[size++] = a.getDouble(j);
+        if (!copyBlock(a, k, doubles, Platform.DOUBLE_ARRAY_OFFSET, 8)) {
+          for (int j = 0; j < k; j++) {
+            doubles[size++] = a.getDouble(j);
+          }
         }
       } else {
         for (int j = 0; j < k; j++) {
           add(a, j, t);
         }
       }
+    }
+
+    /**
+     * Appends the {@code k} elements of {@code width} bytes of Spark's binary array {@code a} to
+     * {@code staged} in one copy; false (nothing copied) when {@code a} is not one.
+     */
+    private boolean copyBlock(ArrayData a, int k, Object staged, long stagedBase, int width) {
+      if (!(a instanceof UnsafeArrayData u)) {
+        return false;
+      }
+      long elements = u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(k);
+      Platform.copyMemory(u.getBaseObject(), elements, staged, stagedBase + (long) width * size,
+          (long) width * k);
+      size += k;
+      return true;
     }
 
     long byteLength() {
@@ -267,11 +274,6 @@ final class ChunkEncoder {
       }
     }
     return false;
-  }
-
-  /** Where the elements of a Spark binary array of {@code n} elements start. */
-  private static long elementsOffset(UnsafeArrayData u, int n) {
-    return u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(n);
   }
 
   /** Encodes the valid rows of a chunk into a request whose raw contents live in {@code buffers}. */

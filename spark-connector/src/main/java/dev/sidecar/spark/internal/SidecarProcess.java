@@ -46,16 +46,18 @@ public final class SidecarProcess implements SidecarHandle {
   private final String target;
   private final Path log;
   private final Path socket;
-  private final Path scratch;
+  /** Done once the process has exited and its scratch directory is deleted. */
+  private final CompletableFuture<Void> scratchGone;
   private final ManagedChannel channel;
   private volatile boolean closed;
 
-  private SidecarProcess(Process process, String target, Path log, Path socket, Path scratch) {
+  private SidecarProcess(Process process, String target, Path log, Path socket,
+      CompletableFuture<Void> scratchGone) {
     this.process = process;
     this.target = target;
     this.log = log;
     this.socket = socket;
-    this.scratch = scratch;
+    this.scratchGone = scratchGone;
     this.channel = SidecarChannels.forTarget(target);
   }
 
@@ -126,7 +128,8 @@ public final class SidecarProcess implements SidecarHandle {
           + " (" + String.join(" ", cmd.subList(0, 1)) + "): " + e.getMessage());
     }
     // Whatever ends the sidecar (close, a crash, a kill), its scratch files go with it.
-    process.onExit().thenRun(() -> BundleShipper.deleteTree(scratch));
+    CompletableFuture<Void> scratchGone =
+        process.onExit().thenRun(() -> BundleShipper.deleteTree(scratch));
     CompletableFuture<String> ready = new CompletableFuture<>();
     Thread reader = new Thread(() -> readStdout(process, log, ready),
         "sidecar-stdout-" + process.pid());
@@ -151,7 +154,7 @@ public final class SidecarProcess implements SidecarHandle {
           + bundle.tag());
     }
     LOG.info("sidecar for {} started: pid {} at {} (log {})", bundle.tag(), process.pid(), target, log);
-    return new SidecarProcess(process, target, log, socket, scratch);
+    return new SidecarProcess(process, target, log, socket, scratchGone);
   }
 
   /** Forwards stdout to the log, completing {@code ready} with the target of the ready line. */
@@ -278,7 +281,14 @@ public final class SidecarProcess implements SidecarHandle {
     } catch (IOException e) {
       LOG.debug("cannot delete {}", socket, e);
     }
-    BundleShipper.deleteTree(scratch);
+    try {
+      // The exit hook deletes the scratch directory; close returns once it has.
+      scratchGone.get(10, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.debug("scratch directory of sidecar pid {} not confirmed deleted", process.pid(), e);
+    }
     if (!process.isAlive() && process.exitValue() == 0) {
       // A clean stop: the log holds nothing anyone will ask for.
       try {
