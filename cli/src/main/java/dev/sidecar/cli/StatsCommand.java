@@ -77,19 +77,21 @@ final class StatsCommand implements Callable<Integer> {
             + " %d streams opened%n", s.getBundleName(), s.getBundleVersion(),
         s.getBundleDigest(), s.getPid(), Instant.ofEpochMilli(s.getStartedAtUnixMs()),
         s.getReadyAtUnixMs() - s.getStartedAtUnixMs(), s.getStreamsOpened()));
-    String head = "%-18s %9s %10s %8s %9s %9s %6s %9s %9s %9s %9s %16s  %s%n";
+    String head = "%-18s %9s %10s %8s %9s %9s %6s %9s %9s %9s %9s %9s %9s %16s  %s%n";
     b.append(String.format(Locale.ROOT, head, "API", "requests", "rows", "batches",
-        "meanbatch", "maxbatch", "queue", "p50 ms", "p95 ms", "p99 ms", "infer50", "fit ms+ms/row",
+        "meanbatch", "maxbatch", "queue", "p50 ms", "p95 ms", "p99 ms", "wait99", "infer50",
+        "infer99", "fit ms+ms/row",
         "errors"));
     for (ApiStats a : s.getApisList()) {
       String errors = a.getErrorsByCodeCount() == 0 ? "-" : new TreeMap<>(a.getErrorsByCodeMap())
           .entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
           .collect(Collectors.joining(","));
       b.append(String.format(Locale.ROOT,
-          "%-18s %9d %10d %8d %9.1f %9d %6d %9.3f %9.3f %9.3f %9.3f %16s  %s%n",
+          "%-18s %9d %10d %8d %9.1f %9d %6d %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %16s  %s%n",
           a.getApi(), a.getRequests(), a.getRows(), a.getBatches(), a.getMeanBatchRows(),
           a.getMaxBatchRows(), a.getQueueDepth(), a.getLatencyP50Ms(), a.getLatencyP95Ms(),
-          a.getLatencyP99Ms(), a.getInferenceP50Ms(), String.format(Locale.ROOT, "%.3f+%.4f",
+          a.getLatencyP99Ms(), a.getQueueWaitP99Ms(), a.getInferenceP50Ms(),
+          a.getInferenceP99Ms(), String.format(Locale.ROOT, "%.3f+%.4f",
               a.getFittedFixedMs(), a.getFittedPerRowMs()), errors));
     }
     return b.toString().stripTrailing();
@@ -119,6 +121,10 @@ final class StatsCommand implements Callable<Integer> {
       n.put("latency_p95_ms", a.getLatencyP95Ms());
       n.put("latency_p99_ms", a.getLatencyP99Ms());
       n.put("inference_p50_ms", a.getInferenceP50Ms());
+      n.put("inference_p99_ms", a.getInferenceP99Ms());
+      n.put("queue_wait_p50_ms", a.getQueueWaitP50Ms());
+      n.put("queue_wait_p95_ms", a.getQueueWaitP95Ms());
+      n.put("queue_wait_p99_ms", a.getQueueWaitP99Ms());
       n.put("fitted_fixed_ms", a.getFittedFixedMs());
       n.put("fitted_per_row_ms", a.getFittedPerRowMs());
       ObjectNode errors = n.putObject("errors_by_code");

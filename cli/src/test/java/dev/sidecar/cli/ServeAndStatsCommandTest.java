@@ -91,6 +91,8 @@ class ServeAndStatsCommandTest {
     JsonNode j = new ObjectMapper().readTree(statsJson.get());
     assertEquals("classify", j.get("apis").get(0).get("api").asText());
     assertEquals(1, j.get("apis").get(0).get("rows").asLong());
+    assertTrue(j.get("apis").get(0).get("queue_wait_p99_ms").asDouble() > 0, statsJson.get());
+    assertTrue(j.get("apis").get(0).get("inference_p99_ms").asDouble() > 0, statsJson.get());
     assertEquals(0, j.get("apis").get(1).get("requests").asLong());
   }
 

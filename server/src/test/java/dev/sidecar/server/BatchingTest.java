@@ -159,6 +159,10 @@ class BatchingTest {
     assertEquals(1, alone.getMaxBatchRows(), "batching off must run each request alone");
     assertEquals(alone.getRequests(), alone.getBatches());
     assertTrue(merged.getLatencyP99Ms() > 0);
+    // Each request waits for its batch, then for its answer: the wait is a part of the latency.
+    assertTrue(merged.getQueueWaitP99Ms() > 0, merged.toString());
+    assertTrue(merged.getQueueWaitP99Ms() <= merged.getLatencyP99Ms(), merged.toString());
+    assertTrue(merged.getInferenceP99Ms() >= merged.getInferenceP50Ms(), merged.toString());
     assertTrue(merged.getFittedFixedMs() + merged.getFittedPerRowMs() > 0, merged.toString());
   }
 

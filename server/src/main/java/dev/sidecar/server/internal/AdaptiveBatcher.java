@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.ToDoubleFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,13 +25,23 @@ import org.slf4j.LoggerFactory;
  * longer than {@code max_latency_ms} before its batch starts. Callers in a closed loop (each
  * sends its next row when its answer arrives) are waited for too: right after a batch is
  * answered its callers come back in a burst, and when they usually take less than one fixed
- * cost to do so, waiting for them beats running the rows already queued as a half batch.
- * A request larger than the batch
- * limit is split into slices; the queue holds at most {@code maxQueuedRows} rows and refuses
- * more with RESOURCE_EXHAUSTED; calls whose deadline passed are dropped before inference.
+ * cost to do so, waiting for them beats running the rows already queued as a half batch;
+ * once they are all back the batch runs at once. A request larger than the batch limit is
+ * split into slices; the queue holds at most {@code maxQueuedRows} rows and refuses more with
+ * RESOURCE_EXHAUSTED; calls whose deadline passed are dropped before inference.
  * With batching disabled each request runs alone, still in arrival order.
  */
 final class AdaptiveBatcher implements AutoCloseable {
+  /** Runs one batch on the model and completes its slices. */
+  interface Runner {
+    /**
+     * @param answering to be run once the model call is over, just before the first slice is
+     *     completed: callers may send their next rows from then on
+     * @return the model time in ms, or a negative number when the batch failed
+     */
+    double run(List<InferCall.Slice> batch, Runnable answering);
+  }
+
   private static final Logger LOG = LoggerFactory.getLogger(AdaptiveBatcher.class);
   private static final double EWMA = 0.1;
   private static final long MIN_WAIT_NANOS = 20_000;
@@ -40,7 +49,7 @@ final class AdaptiveBatcher implements AutoCloseable {
   private final String api;
   private final BatchingSpec spec;
   private final int maxQueuedRows;
-  private final ToDoubleFunction<List<InferCall.Slice>> runner;
+  private final Runner runner;
   private final LatencyModel model = new LatencyModel();
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -57,15 +66,16 @@ final class AdaptiveBatcher implements AutoCloseable {
   private int awaitingRows;
   /** EWMA of how long after a batch is answered its callers' next rows arrive (ms); -1 = none yet. */
   private double returnMs = -1;
+  /** Set when the last batch's callers are all back: nobody else is expected, run at once. */
+  private boolean allBack;
   private boolean accepting = true;
   private boolean stopped;
 
   /**
-   * @param runner runs one batch and completes its slices; returns the model time in ms, or a
-   *     negative number when the batch failed
+   * @param runner runs one batch and completes its slices
    */
   AdaptiveBatcher(String api, BatchingSpec spec, int maxQueuedRows, int workerThreads,
-      ToDoubleFunction<List<InferCall.Slice>> runner) {
+      Runner runner) {
     this.api = api;
     this.spec = spec;
     this.maxQueuedRows = maxQueuedRows;
@@ -121,6 +131,7 @@ final class AdaptiveBatcher implements AutoCloseable {
         double back = (now - releasedAtNanos) / 1e6;
         returnMs = returnMs < 0 ? back : EWMA * back + (1 - EWMA) * returnMs;
         awaitingRows = Math.max(0, awaitingRows - call.rows);
+        allBack = awaitingRows == 0;
       }
       changed.signalAll();
     } finally {
@@ -147,29 +158,42 @@ final class AdaptiveBatcher implements AutoCloseable {
       for (InferCall.Slice s : batch) {
         rows += s.rowCount();
       }
+      int n = rows;
+      boolean[] told = {false};
+      Runnable answering = () -> {
+        if (!told[0]) {
+          told[0] = true;
+          answering(n);
+        }
+      };
       double ms;
       try {
-        ms = runner.applyAsDouble(batch);
+        ms = runner.run(batch, answering);
       } catch (RuntimeException e) {
         LOG.error("batch runner of model '{}' failed", api, e);
+        answering.run();
         for (InferCall.Slice s : batch) {
           s.call().fail(Status.INTERNAL.withDescription("inference failed: " + e));
         }
         ms = -1;
       }
+      answering.run();
       if (ms >= 0) {
         model.observe(rows, ms);
       }
-      released(rows);
     }
   }
 
-  /** Notes that a batch of {@code rows} was answered: its callers may now send their next rows. */
-  private void released(int rows) {
+  /**
+   * Notes that a batch of {@code rows} is being answered: its callers may send their next rows
+   * from now on (noted before the first answer leaves, so that no fast caller is back before).
+   */
+  private void answering(int rows) {
     lock.lock();
     try {
       releasedAtNanos = System.nanoTime();
       awaitingRows = Math.min(awaitingRows + rows, Math.max(1, spec.maxBatchSize()));
+      allBack = false;
     } finally {
       lock.unlock();
     }
@@ -231,6 +255,7 @@ final class AdaptiveBatcher implements AutoCloseable {
         batch.add(s);
         rows += s.rowCount();
       }
+      allBack = false;
       changed.signalAll();
     } finally {
       lock.unlock();
@@ -246,6 +271,9 @@ final class AdaptiveBatcher implements AutoCloseable {
     if (!model.ready()) {
       return 0;
     }
+    if (allBack && closedLoop()) {
+      return 0;
+    }
     return Math.max(returnWaitNanos(now), steadyWaitNanos(now));
   }
 
@@ -259,7 +287,7 @@ final class AdaptiveBatcher implements AutoCloseable {
    */
   private long returnWaitNanos(long now) {
     double fixed = model.fixedMs();
-    if (awaitingRows == 0 || returnMs < 0 || returnMs >= fixed) {
+    if (awaitingRows == 0 || !closedLoop()) {
       return 0;
     }
     long until = releasedAtNanos + (long) (fixed * 1e6);
@@ -268,6 +296,11 @@ final class AdaptiveBatcher implements AutoCloseable {
       return 0;
     }
     return until - now;
+  }
+
+  /** True when answered callers usually send their next rows within one fixed cost. */
+  private boolean closedLoop() {
+    return returnMs >= 0 && returnMs < model.fixedMs();
   }
 
   /** The open-loop rule: wait while fewer rows are queued than arrive during one fixed cost. */

@@ -552,7 +552,7 @@ final class ApiEndpoint implements AutoCloseable {
    * Runs one batch of slices through the model and completes them; returns the model run time
    * in milliseconds, or -1 if the batch failed (its calls are then failed).
    */
-  double runBatch(List<InferCall.Slice> batch) {
+  double runBatch(List<InferCall.Slice> batch, Runnable answering) {
     int total = 0;
     for (InferCall.Slice s : batch) {
       total += s.rowCount();
@@ -574,6 +574,9 @@ final class ApiEndpoint implements AutoCloseable {
         }
       }
       long t0 = System.nanoTime();
+      for (InferCall.Slice s : batch) {
+        metrics.waited((t0 - s.call().arrivalNanos) / 1e6);
+      }
       Map<String, BatchOutput> results = new HashMap<>();
       try (OrtSession.Result r = model.run(feeds, wanted)) {
         ms = (System.nanoTime() - t0) / 1e6;
@@ -582,6 +585,7 @@ final class ApiEndpoint implements AutoCloseable {
         }
       }
       metrics.batch(total, ms);
+      answering.run();
       int offset = 0;
       for (InferCall.Slice s : batch) {
         try {
@@ -600,6 +604,7 @@ final class ApiEndpoint implements AutoCloseable {
     } catch (OrtException | RuntimeException e) {
       Status st = Status.INTERNAL.withDescription("inference of model '" + name + "' (ONNX model '"
           + model.name() + "') failed on a batch of " + total + " rows: " + e.getMessage());
+      answering.run();
       for (InferCall.Slice s : batch) {
         s.call().fail(st);
       }

@@ -19,6 +19,7 @@ final class ApiMetrics {
   private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
   private final Histogram latency = new Histogram();
   private final Histogram inference = new Histogram();
+  private final Histogram queueWait = new Histogram();
 
   ApiMetrics(String api) {
     this.api = api;
@@ -45,6 +46,11 @@ final class ApiMetrics {
     inference.record(inferenceMs);
   }
 
+  /** A slice of a request started its model call {@code ms} after the request arrived. */
+  void waited(double ms) {
+    queueWait.record(ms);
+  }
+
   long requests() {
     return requests.sum();
   }
@@ -67,6 +73,10 @@ final class ApiMetrics {
         .setMaxBatchRows(maxBatchRows.get())
         .setQueueDepth(queueDepth)
         .setInferenceP50Ms(inference.quantile(0.50))
+        .setInferenceP99Ms(inference.quantile(0.99))
+        .setQueueWaitP50Ms(queueWait.quantile(0.50))
+        .setQueueWaitP95Ms(queueWait.quantile(0.95))
+        .setQueueWaitP99Ms(queueWait.quantile(0.99))
         .setFittedFixedMs(model.fixedMs())
         .setFittedPerRowMs(model.perRowMs());
     errors.forEach((k, v) -> s.putErrorsByCode(k, v.sum()));
