@@ -43,8 +43,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * benchmarks/run.sh ServerBenchmark --seconds 4 --model mlp --transport tcp
  * </pre>
  *
- * Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
- * (default 1), {@code --model mlp|wide|large|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
+ * Every cell gets a server of its own (so the server's own figures, the queue wait and the model
+ * time, are the cell's), after one JIT warm-up of the whole path: unary calls at up to 16
+ * callers in both modes, then the stream.
+ *
+ * <p>Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
+ * per cell (default 1), {@code --jit-warmup S} once, before the cells (default 12),
+ * {@code --model mlp|wide|large|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
  * 64-feature, 8-class logistic regression; wide = a 1024-2048-2048-16 MLP whose 25 MB of weights
  * make a model call's fixed cost large; large = a 2048-4096-4096-16 MLP, 100 MB of weights, whose
  * calls cost far more than an RPC), {@code --transport tcp|uds} (default tcp),
@@ -60,12 +65,12 @@ public final class ServerBenchmark {
   private ServerBenchmark() {
   }
 
-  private record Config(double seconds, double warmup, String model, String transport,
-      int[] callers, int maxLatencyMs, int maxBatch, int chunk, int intraOp) {
+  private record Config(double seconds, double warmup, double jitWarmup, String model,
+      String transport, int[] callers, int maxLatencyMs, int maxBatch, int chunk, int intraOp) {
   }
 
   private record Cell(String mode, String load, long requests, long rows, double seconds,
-      double[] latMs, double meanBatch) {
+      double[] latMs, double meanBatch, double waitP99, double modelP50, double modelP99) {
     double pct(double q) {
       if (latMs.length == 0) {
         return 0;
@@ -99,39 +104,38 @@ public final class ServerBenchmark {
     BundleBuilder.fromSpec(src.resolve("bundle.yaml")).build(work.resolve("b.bundle"));
     Bundle bundle = BundleArchive.unpack(work.resolve("b.bundle"), work.resolve("b"));
 
-    ModelServer.Builder sb = ModelServer.builder(bundle)
-        .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp()));
-    if (cfg.transport().equals("uds")) {
-      sb.unixSocket(work.resolve("bench.sock"));
-    } else {
-      sb.tcp("127.0.0.1", 0);
-    }
-    List<Cell> cells = new ArrayList<>();
-    try (ModelServer server = sb.start()) {
-      ManagedChannel ch = SidecarChannels.forTarget(server.target());
+    System.err.printf(Locale.ROOT, "model %s over %s, %.0f s per cell after %.0f s; JIT warm-up"
+        + " %.0f s%n", cfg.model(), cfg.transport(), cfg.seconds(), cfg.warmup(), cfg.jitWarmup());
+    // The JVM compiles gRPC, Netty and protobuf for many seconds on two cores; measure only once
+    // that has settled, so that no cell pays for the compiler working beside it.
+    int jitCallers = Math.min(16, Arrays.stream(cfg.callers()).max().orElse(16));
+    onServer(bundle, cfg, work, ch -> {
+      ExecutorService pool = Executors.newFixedThreadPool(jitCallers);
       try {
-        System.err.printf(Locale.ROOT, "model %s, server %s, %.0f s per cell%n", cfg.model(),
-            server.target(), cfg.seconds());
-        for (int c : cfg.callers()) {
-          for (String mode : List.of("unbatched", "batched")) {
-            Cell cell = unary(ch, mode, c, features, cfg);
-            cells.add(cell);
-            System.err.println(row(cell));
-          }
+        for (String mode : List.of("unbatched", "batched")) {
+          run(pool, ch, mode, jitCallers, features, cfg.jitWarmup() / 3, false);
         }
-        Cell s = stream(ch, "batched", features, cfg);
-        cells.add(s);
-        System.err.println(row(s));
-        ApiStats b = stats(ch, "batched");
-        System.err.printf(Locale.ROOT, "batched API fitted cost model: %.3f ms + %.4f ms/row%n",
-            b.getFittedFixedMs(), b.getFittedPerRowMs());
       } finally {
-        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        pool.shutdownNow();
+      }
+      streamFor(ch, "batched", features, cfg.chunk(), cfg.jitWarmup() / 3);
+      return null;
+    });
+    List<Cell> cells = new ArrayList<>();
+    for (int c : cfg.callers()) {
+      for (String mode : List.of("unbatched", "batched")) {
+        Cell cell = onServer(bundle, cfg, work, ch -> unary(ch, mode, c, features, cfg));
+        cells.add(cell);
+        System.err.println(row(cell));
       }
     }
+    Cell s = onServer(bundle, cfg, work, ch -> stream(ch, "batched", features, cfg));
+    cells.add(s);
+    System.err.println(row(s));
     System.out.println("| mode | load | requests/s | rows/s | p50 ms | p95 ms | p99 ms |"
-        + " mean batch rows |");
-    System.out.println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        + " mean batch rows | wait p99 ms | model p50 ms | model p99 ms |");
+    System.out.println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        + " ---: |");
     for (Cell c : cells) {
       System.out.println(row(c));
     }
@@ -140,16 +144,76 @@ public final class ServerBenchmark {
           && x.load().equals(c + " callers")).findFirst().orElseThrow();
       Cell on = cells.stream().filter(x -> x.mode().equals("batched")
           && x.load().equals(c + " callers")).findFirst().orElseThrow();
-      System.out.printf(Locale.ROOT, "%d callers: batching gives %.2fx the throughput%n", c,
-          (on.requests() / on.seconds()) / (off.requests() / off.seconds()));
+      double bound = cfg.maxLatencyMs() + on.modelP99();
+      System.out.printf(Locale.ROOT, "%d callers: batching gives %.2fx the throughput; batched"
+          + " p99 %.1f ms %s max_latency_ms + one inference (%d + %.1f = %.1f ms)%n", c,
+          (on.requests() / on.seconds()) / (off.requests() / off.seconds()), on.pct(0.99),
+          on.pct(0.99) <= bound ? "<=" : ">", cfg.maxLatencyMs(), on.modelP99(), bound);
     }
     deleteTree(work);
   }
 
+  /** Runs {@code task} against a server of its own, so that every figure it reads is its own. */
+  private static Cell onServer(Bundle bundle, Config cfg, Path work, Measure task)
+      throws Exception {
+    ModelServer.Builder sb = ModelServer.builder(bundle)
+        .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp()));
+    if (cfg.transport().equals("uds")) {
+      Path sock = work.resolve("bench.sock");
+      Files.deleteIfExists(sock);
+      sb.unixSocket(sock);
+    } else {
+      sb.tcp("127.0.0.1", 0);
+    }
+    try (ModelServer server = sb.start()) {
+      ManagedChannel ch = SidecarChannels.forTarget(server.target());
+      try {
+        return task.run(ch);
+      } finally {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /** One measurement on a channel to a fresh server. */
+  private interface Measure {
+    Cell run(ManagedChannel ch) throws Exception;
+  }
+
   private static String row(Cell c) {
-    return String.format(Locale.ROOT, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.1f |",
-        c.mode(), c.load(), c.requests() / c.seconds(), c.rows() / c.seconds(), c.pct(0.50),
-        c.pct(0.95), c.pct(0.99), c.meanBatch());
+    return String.format(Locale.ROOT, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.1f |"
+        + " %.2f | %.2f | %.2f |", c.mode(), c.load(), c.requests() / c.seconds(),
+        c.rows() / c.seconds(), c.pct(0.50), c.pct(0.95), c.pct(0.99), c.meanBatch(), c.waitP99(),
+        c.modelP50(), c.modelP99());
+  }
+
+  /**
+   * Runs the model once at a few batch sizes through the other API, so that ONNX Runtime's first,
+   * slower calls on a new session stay out of the measured API's figures.
+   */
+  private static void prime(ManagedChannel ch, String otherApi, int features, int maxBatch) {
+    GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub =
+        GRPCInferenceServiceGrpc.newBlockingStub(ch);
+    for (int rows : new int[] {1, Math.min(16, maxBatch), 1, Math.min(16, maxBatch)}) {
+      stub.modelInfer(request(otherApi, OnnxModels.randomFloats(rows * features, rows), rows,
+          features));
+    }
+  }
+
+  private static ModelInferRequest request(String api, float[] x, int rows, int features) {
+    return ModelInferRequest.newBuilder().setModelName(api)
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("x")
+            .setDatatype("FP32").addShape(rows).addShape(features))
+        .addRawInputContents(RawCodec.encodeFloats(x, 0, x.length)).build();
+  }
+
+  private static Cell cell(String mode, String load, long requests, long rows, double secs,
+      double[] latMs, ApiStats before, ApiStats after) {
+    long batches = after.getBatches() - before.getBatches();
+    long batchedRows = after.getRows() - before.getRows();
+    return new Cell(mode, load, requests, rows, secs, latMs,
+        batches == 0 ? 0 : (double) batchedRows / batches, after.getQueueWaitP99Ms(),
+        after.getInferenceP50Ms(), after.getInferenceP99Ms());
   }
 
   private static ApiStats stats(ManagedChannel ch, String api) {
@@ -162,6 +226,7 @@ public final class ServerBenchmark {
       Config cfg) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(callers);
     try {
+      prime(ch, api.equals("batched") ? "unbatched" : "batched", features, cfg.maxBatch());
       run(pool, ch, api, callers, features, cfg.warmup(), false);
       ApiStats before = stats(ch, api);
       long t0 = System.nanoTime();
@@ -169,10 +234,7 @@ public final class ServerBenchmark {
       double secs = (System.nanoTime() - t0) / 1e9;
       ApiStats after = stats(ch, api);
       double[] all = lat.stream().flatMapToDouble(Arrays::stream).sorted().toArray();
-      long batches = after.getBatches() - before.getBatches();
-      long rows = after.getRows() - before.getRows();
-      return new Cell(api, callers + " callers", all.length, all.length, secs, all,
-          batches == 0 ? 0 : (double) rows / batches);
+      return cell(api, callers + " callers", all.length, all.length, secs, all, before, after);
     } finally {
       pool.shutdownNow();
     }
@@ -186,11 +248,8 @@ public final class ServerBenchmark {
     for (int c = 0; c < callers; c++) {
       int caller = c;
       fs.add(pool.submit(() -> {
-        float[] x = OnnxModels.randomFloats(features, caller);
-        ModelInferRequest req = ModelInferRequest.newBuilder().setModelName(api)
-            .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("x")
-                .setDatatype("FP32").addShape(1).addShape(features))
-            .addRawInputContents(RawCodec.encodeFloats(x, 0, features)).build();
+        ModelInferRequest req = request(api, OnnxModels.randomFloats(features, caller), 1,
+            features);
         GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub =
             GRPCInferenceServiceGrpc.newBlockingStub(ch);
         double[] lat = new double[1024];
@@ -221,6 +280,7 @@ public final class ServerBenchmark {
   /** One stream sending {@code chunk}-row messages with at most 8 in flight. */
   private static Cell stream(ManagedChannel ch, String api, int features, Config cfg)
       throws Exception {
+    prime(ch, "unbatched", features, cfg.maxBatch());
     streamFor(ch, api, features, cfg.chunk(), cfg.warmup());
     ApiStats before = stats(ch, api);
     long t0 = System.nanoTime();
@@ -228,19 +288,14 @@ public final class ServerBenchmark {
     double secs = (System.nanoTime() - t0) / 1e9;
     ApiStats after = stats(ch, api);
     Arrays.sort(lat);
-    long batches = after.getBatches() - before.getBatches();
-    long rows = after.getRows() - before.getRows();
-    return new Cell("batched", "1 stream, " + cfg.chunk() + "-row chunks", lat.length,
-        (long) lat.length * cfg.chunk(), secs, lat, batches == 0 ? 0 : (double) rows / batches);
+    return cell("batched", "1 stream, " + cfg.chunk() + "-row chunks", lat.length,
+        (long) lat.length * cfg.chunk(), secs, lat, before, after);
   }
 
   private static double[] streamFor(ManagedChannel ch, String api, int features, int chunk,
       double seconds) throws InterruptedException {
-    float[] x = OnnxModels.randomFloats(chunk * features, 42);
-    ModelInferRequest req = ModelInferRequest.newBuilder().setModelName(api)
-        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("x")
-            .setDatatype("FP32").addShape(chunk).addShape(features))
-        .addRawInputContents(RawCodec.encodeFloats(x, 0, x.length)).build();
+    ModelInferRequest req = request(api, OnnxModels.randomFloats(chunk * features, 42), chunk,
+        features);
     long end = System.nanoTime() + (long) (seconds * 1e9);
     int window = 8;
     long[] sentAt = new long[1 << 20];
@@ -306,6 +361,7 @@ public final class ServerBenchmark {
   private static Config parse(String[] argv) {
     double seconds = 4;
     double warmup = 1;
+    double jitWarmup = 12;
     String model = "mlp";
     String transport = "tcp";
     int[] callers = {1, 4, 16, 64};
@@ -318,6 +374,7 @@ public final class ServerBenchmark {
       switch (argv[i]) {
         case "--seconds" -> seconds = Double.parseDouble(v);
         case "--warmup" -> warmup = Double.parseDouble(v);
+        case "--jit-warmup" -> jitWarmup = Double.parseDouble(v);
         case "--model" -> model = v;
         case "--transport" -> transport = v;
         case "--callers" -> callers = Arrays.stream(v.split(",")).mapToInt(Integer::parseInt)
@@ -333,8 +390,8 @@ public final class ServerBenchmark {
       throw new IllegalArgumentException("--model must be mlp, wide, large or linear, got '"
           + model + "'");
     }
-    return new Config(seconds, warmup, model, transport, callers, maxLatency, maxBatch, chunk,
-        intra);
+    return new Config(seconds, warmup, jitWarmup, model, transport, callers, maxLatency, maxBatch,
+        chunk, intra);
   }
 
   private static void deleteTree(Path dir) throws IOException {
