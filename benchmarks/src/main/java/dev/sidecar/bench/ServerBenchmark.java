@@ -18,6 +18,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,11 +46,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  *
  * Every cell gets a server of its own (so the server's own figures, the queue wait and the model
- * time, are the cell's), after one JIT warm-up of the whole path: unary calls at up to 16
- * callers in both modes, then the stream.
+ * time, are the cell's), after a JIT warm-up of the whole path (unary calls at up to 16
+ * callers in both modes, then the stream) that lasts until the compiler is quiet.
  *
  * <p>Options: {@code --seconds S} measuring window per cell (default 4), {@code --warmup S}
- * per cell (default 1), {@code --jit-warmup S} once, before the cells (default 12),
+ * per cell (default 1), {@code --jit-warmup S} at least, before the cells, until the JIT
+ * compiler is quiet (default 12),
  * {@code --model mlp|wide|large|linear} (mlp = 256-512-512-16 MLP, the default; linear = a
  * 64-feature, 8-class logistic regression; wide = a 1024-2048-2048-16 MLP whose 25 MB of weights
  * make a model call's fixed cost large; large = a 2048-4096-4096-16 MLP, 100 MB of weights, whose
@@ -105,23 +108,9 @@ public final class ServerBenchmark {
     BundleBuilder.fromSpec(src.resolve("bundle.yaml")).build(work.resolve("b.bundle"));
     Bundle bundle = BundleArchive.unpack(work.resolve("b.bundle"), work.resolve("b"));
 
-    System.err.printf(Locale.ROOT, "model %s over %s, %.0f s per cell after %.0f s; JIT warm-up"
-        + " %.0f s%n", cfg.model(), cfg.transport(), cfg.seconds(), cfg.warmup(), cfg.jitWarmup());
-    // The JVM compiles gRPC, Netty and protobuf for many seconds on two cores; measure only once
-    // that has settled, so that no cell pays for the compiler working beside it.
-    int jitCallers = Math.min(16, Arrays.stream(cfg.callers()).max().orElse(16));
-    onServer(bundle, cfg, work, ch -> {
-      ExecutorService pool = Executors.newFixedThreadPool(jitCallers);
-      try {
-        for (String mode : List.of("unbatched", "batched")) {
-          run(pool, ch, mode, jitCallers, features, cfg.jitWarmup() / 3, false);
-        }
-      } finally {
-        pool.shutdownNow();
-      }
-      streamFor(ch, "batched", features, cfg.chunk(), cfg.jitWarmup() / 3);
-      return null;
-    });
+    System.err.printf(Locale.ROOT, "model %s over %s, %.0f s per cell after %.0f s%n",
+        cfg.model(), cfg.transport(), cfg.seconds(), cfg.warmup());
+    warmJit(bundle, cfg, work, features);
     List<Cell> cells = new ArrayList<>();
     for (int c : cfg.callers()) {
       for (String mode : List.of("unbatched", "batched")) {
@@ -157,8 +146,44 @@ public final class ServerBenchmark {
     deleteTree(work);
   }
 
+  /**
+   * The JVM compiles gRPC, Netty and protobuf for tens of seconds on two cores (one C2 thread),
+   * and a cell measured beside the compiler pays for it. Runs the whole path (unary calls in
+   * both modes, then the stream) in rounds until a round's compile time is under 5% of its
+   * length, for at least {@code --jit-warmup} seconds and at most 120.
+   */
+  private static void warmJit(Bundle bundle, Config cfg, Path work, int features)
+      throws Exception {
+    CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+    int callers = Math.min(16, Arrays.stream(cfg.callers()).max().orElse(16));
+    long start = System.nanoTime();
+    onServer(bundle, cfg, work, ch -> {
+      ExecutorService pool = Executors.newFixedThreadPool(callers);
+      try {
+        while (true) {
+          long compiled = jit.getTotalCompilationTime();
+          long t0 = System.nanoTime();
+          for (String mode : List.of("unbatched", "batched")) {
+            run(pool, ch, mode, callers, features, 2, false);
+          }
+          streamFor(ch, "batched", features, cfg.chunk(), 1);
+          double roundMs = (System.nanoTime() - t0) / 1e6;
+          double busy = (jit.getTotalCompilationTime() - compiled) / roundMs;
+          double total = (System.nanoTime() - start) / 1e9;
+          if ((busy < 0.05 && total >= cfg.jitWarmup()) || total >= 120) {
+            System.err.printf(Locale.ROOT, "JIT warm-up: %.0f s, the compiler busy %.0f%% of"
+                + " the last round%n", total, 100 * busy);
+            return null;
+          }
+        }
+      } finally {
+        pool.shutdownNow();
+      }
+    });
+  }
+
   /** Runs {@code task} against a server of its own, so that every figure it reads is its own. */
-  private static Cell onServer(Bundle bundle, Config cfg, Path work, Measure task)
+  private static <T> T onServer(Bundle bundle, Config cfg, Path work, Measure<T> task)
       throws Exception {
     ModelServer.Builder sb = ModelServer.builder(bundle)
         .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp()));
@@ -180,8 +205,8 @@ public final class ServerBenchmark {
   }
 
   /** One measurement on a channel to a fresh server. */
-  private interface Measure {
-    Cell run(ManagedChannel ch) throws Exception;
+  private interface Measure<T> {
+    T run(ManagedChannel ch) throws Exception;
   }
 
   private static String row(Cell c) {
