@@ -550,7 +550,8 @@ final class ApiEndpoint implements AutoCloseable {
 
   /**
    * Runs one batch of slices through the model and completes them; returns the model run time
-   * in milliseconds, or -1 if the batch failed (its calls are then failed).
+   * in milliseconds, or -1 if the batch failed (its calls are then failed). {@code answering}
+   * runs once the model call is over, before the first slice is completed or failed.
    */
   double runBatch(List<InferCall.Slice> batch, Runnable answering) {
     int total = 0;
