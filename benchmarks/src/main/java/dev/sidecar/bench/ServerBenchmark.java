@@ -58,7 +58,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * calls cost far more than an RPC), {@code --transport tcp|uds} (default tcp),
  * {@code --callers 1,4,16,64}, {@code --max-latency-ms N} (default 5), {@code --max-batch N}
  * (default 64), {@code --chunk N} rows per stream message (default 256), {@code --intra-op-threads
- * N} (default 1).
+ * N} (default 1), {@code --inference-workers N} per API (default 1).
  */
 public final class ServerBenchmark {
   /** Input width of each {@code --model}. */
@@ -69,7 +69,8 @@ public final class ServerBenchmark {
   }
 
   private record Config(double seconds, double warmup, double jitWarmup, String model,
-      String transport, int[] callers, int maxLatencyMs, int maxBatch, int chunk, int intraOp) {
+      String transport, int[] callers, int maxLatencyMs, int maxBatch, int chunk, int intraOp,
+      int workers) {
   }
 
   private record Cell(String mode, String load, long requests, long rows, double seconds,
@@ -186,7 +187,8 @@ public final class ServerBenchmark {
   private static <T> T onServer(Bundle bundle, Config cfg, Path work, Measure<T> task)
       throws Exception {
     ModelServer.Builder sb = ModelServer.builder(bundle)
-        .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp()));
+        .options(ServerOptions.defaults().withIntraOpThreads(cfg.intraOp())
+            .withInferenceWorkers(cfg.workers()));
     if (cfg.transport().equals("uds")) {
       Path sock = work.resolve("bench.sock");
       Files.deleteIfExists(sock);
@@ -398,6 +400,7 @@ public final class ServerBenchmark {
     int maxBatch = 64;
     int chunk = 256;
     int intra = 1;
+    int workers = 1;
     for (int i = 0; i + 1 < argv.length; i += 2) {
       String v = argv[i + 1];
       switch (argv[i]) {
@@ -412,6 +415,7 @@ public final class ServerBenchmark {
         case "--max-batch" -> maxBatch = Integer.parseInt(v);
         case "--chunk" -> chunk = Integer.parseInt(v);
         case "--intra-op-threads" -> intra = Integer.parseInt(v);
+        case "--inference-workers" -> workers = Integer.parseInt(v);
         default -> throw new IllegalArgumentException("unknown option " + argv[i]);
       }
     }
@@ -420,7 +424,7 @@ public final class ServerBenchmark {
           + model + "'");
     }
     return new Config(seconds, warmup, jitWarmup, model, transport, callers, maxLatency, maxBatch,
-        chunk, intra);
+        chunk, intra, workers);
   }
 
   private static void deleteTree(Path dir) throws IOException {
