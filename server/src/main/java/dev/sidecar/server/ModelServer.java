@@ -107,6 +107,7 @@ public final class ModelServer implements AutoCloseable {
             : ServerInterceptors.intercept(s, ServerCore.bearerToken(token)));
       }
       sb.addService(health.getHealthService());
+      sb.callExecutor(ServerCore.callExecutors());
       server = sb.build().start();
     } catch (IOException | RuntimeException e) {
       core.close();

