@@ -21,7 +21,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** Builds real bundles (real .onnx files, real archives) and requests for the server tests. */
-final class Fixtures {
+public final class Fixtures {
   static final Path IRIS_DIR = Path.of("..", "examples", "iris").toAbsolutePath().normalize();
 
   private Fixtures() {
@@ -101,7 +101,8 @@ final class Fixtures {
   }
 
   /** A request with one raw FP32 input. */
-  static ModelInferRequest rawRequest(String model, String input, float[] x, long... shape) {
+  public static ModelInferRequest rawRequest(String model, String input, float[] x,
+      long... shape) {
     return ModelInferRequest.newBuilder().setModelName(model)
         .addInputs(fp32(input, shape))
         .addRawInputContents(RawCodec.encodeFloats(x, 0, x.length))

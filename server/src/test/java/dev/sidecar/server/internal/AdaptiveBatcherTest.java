@@ -10,7 +10,7 @@ import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
-import dev.sidecar.tensor.RawCodec;
+import dev.sidecar.server.Fixtures;
 import io.grpc.Status;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -202,10 +202,7 @@ class AdaptiveBatcherTest {
   }
 
   private static ModelInferRequest request(float[] x) {
-    return ModelInferRequest.newBuilder().setModelName("classify_tensor")
-        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("features")
-            .setDatatype("FP32").addShape(1).addShape(4))
-        .addRawInputContents(RawCodec.encodeFloats(x, 0, 4)).build();
+    return Fixtures.rawRequest("classify_tensor", "features", x, 1, 4);
   }
 
   private static ModelInferResponse call(ApiEndpoint ep, AdaptiveBatcher batcher, float[] x)
