@@ -3,11 +3,16 @@ package dev.sidecar.bundle;
 import dev.sidecar.bundle.internal.ArchiveReader;
 import dev.sidecar.bundle.internal.Digests;
 import dev.sidecar.bundle.internal.ManifestJson;
+import dev.sidecar.bundle.internal.Names;
+import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.internal.VerifiedMarker;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -72,30 +77,40 @@ public final class Bundle {
   }
 
   /**
-   * A cache directory written by a verified unpack and renamed into place: checks the digest
-   * and each file's presence and size (not content). Null when absent or damaged.
+   * A cache entry that can be trusted without hashing its content: a private tree (this
+   * user's, no links, writable by nobody else) with the expected digest whose
+   * {@link VerifiedMarker} still matches every file. Null otherwise (absent, damaged, or just
+   * not provably unchanged); never throws.
    */
-  static Bundle openCached(Path dir, String expectedDigest) {
-    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
-      return null;
-    }
+  static Bundle openIfUnchanged(Path dir, String expectedDigest) {
     try {
+      if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        return null;
+      }
+      PrivateFiles.checkOwnedTree(dir);
       byte[] bytes = readManifestBytes(dir);
       String digest = Digests.bundleDigest(bytes);
       if (!digest.equals(expectedDigest)) {
         return null;
       }
       Manifest m = ManifestJson.read(bytes, dir.toString());
-      for (FileEntry f : m.files()) {
-        Path p = dir.resolve(f.path());
-        if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) || Files.size(p) != f.size()) {
-          return null;
-        }
+      if (!VerifiedMarker.matches(dir, digest, stampedPaths(m))) {
+        return null;
       }
       return new Bundle(dir, m, digest);
-    } catch (BundleException | IOException e) {
+    } catch (IOException | RuntimeException e) {
       return null;
     }
+  }
+
+  /** The files a cache marker covers: manifest.json and every listed file. */
+  static List<String> stampedPaths(Manifest m) {
+    List<String> out = new ArrayList<>();
+    out.add(Names.MANIFEST);
+    for (FileEntry f : m.files()) {
+      out.add(f.path());
+    }
+    return out;
   }
 
   private static byte[] readManifestBytes(Path root) {

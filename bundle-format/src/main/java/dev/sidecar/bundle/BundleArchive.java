@@ -4,8 +4,13 @@ import dev.sidecar.bundle.internal.ArchiveReader;
 import dev.sidecar.bundle.internal.Digests;
 import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.Locks;
+import dev.sidecar.bundle.internal.Names;
+import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.internal.VerifiedMarker;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +44,17 @@ public final class BundleArchive {
       }
     }
 
+    /**
+     * The largest archive file accepted (what an import copies at most): the expanded limit
+     * plus gzip's worst case on incompressible data (under 1/64), a tar header and padding per
+     * entry and 2 MiB of slack for the tar end blocks and the gzip header and trailer.
+     */
+    public long maxArchiveBytes() {
+      long overhead = maxExpandedBytes / 64 + 1024L * (maxEntries + 2L) + (2L << 20);
+      return maxExpandedBytes > Long.MAX_VALUE - overhead ? Long.MAX_VALUE
+          : maxExpandedBytes + overhead;
+    }
+
     /** The defaults, or the system properties when set. */
     public static Limits defaults() {
       return new Limits(Long.getLong("sidecar.bundle.maxExpandedBytes", DEFAULT_MAX_EXPANDED_BYTES),
@@ -56,8 +72,12 @@ public final class BundleArchive {
   }
 
   public static BundleInfo inspect(Path archive, Limits limits) {
-    ArchiveReader.Result r = ArchiveReader.read(archive, limits.maxExpandedBytes(),
-        limits.maxEntries(), null);
+    return inspect(archive, archive.toString(), limits);
+  }
+
+  /** As {@link #inspect(Path, Limits)}; messages name the file {@code shownAs}. */
+  static BundleInfo inspect(Path archive, String shownAs, Limits limits) {
+    ArchiveReader.Result r = ArchiveReader.read(archive, shownAs, limits, null);
     return new BundleInfo(r.manifest(), r.digest());
   }
 
@@ -70,23 +90,27 @@ public final class BundleArchive {
     return new BundleInfo(r.manifest(), r.digest());
   }
 
-  /** Unpacks into {@code targetDir}, which must not exist yet; verified, atomic. */
+  /**
+   * Unpacks into {@code targetDir}, which must not exist yet; verified, atomic. Directories are
+   * created 0700 and files 0600, whatever the umask.
+   */
   public static Bundle unpack(Path archive, Path targetDir) {
     return unpack(archive, targetDir, Limits.defaults());
   }
 
   public static Bundle unpack(Path archive, Path targetDir, Limits limits) {
     Path target = targetDir.toAbsolutePath().normalize();
-    if (Files.exists(target)) {
+    if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
       throw new BundleException(target + " already exists; unpack needs a new directory");
     }
     Path tmp = FileTrees.tempSibling(target, "unpack");
     boolean done = false;
     try {
-      Files.createDirectories(tmp);
-      ArchiveReader.Result r = ArchiveReader.read(archive, limits.maxExpandedBytes(),
-          limits.maxEntries(), tmp);
-      Files.write(tmp.resolve("manifest.json"), r.manifestBytes());
+      PrivateFiles.directory(tmp);
+      ArchiveReader.Result r = ArchiveReader.read(archive, limits, tmp);
+      try (OutputStream out = PrivateFiles.newFile(tmp.resolve(Names.MANIFEST))) {
+        out.write(r.manifestBytes());
+      }
       FileTrees.moveAtomic(tmp, target, false);
       done = true;
       return Bundle.of(target, r.manifest(), r.digest());
@@ -101,47 +125,120 @@ public final class BundleArchive {
   }
 
   /**
-   * Unpacks into {@code cacheRoot/<digest hex>/} unless that directory is already there, in
+   * Unpacks into {@code cacheRoot/<digest hex>/} unless a verified copy is already there, in
    * which case it is reused without copying. Safe when several threads and processes call it
    * at once for the same archive: one unpacks (under a file lock, into a temporary directory
    * renamed into place), the others wait and reuse its result.
+   *
+   * <p>What is reused is what the digest says: a copy is trusted without hashing only while
+   * its {@link VerifiedMarker} (written after each verification) still matches every file's
+   * size, mtime, ctime and inode; otherwise it is hashed again in full. A damaged copy — edited,
+   * truncated, a link, writable by group or others — is moved aside and unpacked again from
+   * the archive, with a WARN naming what was wrong. The cache root must be this user's and
+   * writable by nobody else (it is created 0700 when missing); a cache entry that belongs to
+   * another user is refused.
    */
   public static UnpackResult unpackCached(Path archive, Path cacheRoot) {
     return unpackCached(archive, cacheRoot, Limits.defaults());
   }
 
   public static UnpackResult unpackCached(Path archive, Path cacheRoot, Limits limits) {
+    CacheOutcome o = cached(archive, cacheRoot, limits, true);
+    return new UnpackResult(o.bundle(), o.unpacked());
+  }
+
+  /**
+   * What {@link #cached} found: the bundle (null when verifying and nothing is cached), whether
+   * it was unpacked by this call, and what was wrong with the copy it replaced (null if none).
+   */
+  record CacheOutcome(Bundle bundle, boolean unpacked, String damage) {
+  }
+
+  /**
+   * The cached copy of {@code archive} under {@code cacheRoot}. {@code load}: reuse a copy that
+   * is provably unchanged, else verify it in full, else unpack. Otherwise (verify): hash an
+   * existing copy in full whatever its marker says and repair it if damaged; unpack nothing
+   * new.
+   */
+  static CacheOutcome cached(Path archive, Path cacheRoot, Limits limits, boolean load) {
     String digest = ArchiveReader.peek(archive).digest();
     String hex = Digests.hexOf(digest);
-    Path root = cacheRoot.toAbsolutePath().normalize();
+    Path root;
+    try {
+      root = PrivateFiles.directory(cacheRoot);
+    } catch (IOException e) {
+      throw new BundleException("cannot use the bundle cache directory: " + e.getMessage(), e);
+    }
     Path dir = root.resolve(hex);
-    Bundle ready = Bundle.openCached(dir, digest);
-    if (ready != null) {
-      return new UnpackResult(ready, false);
+    if (load) {
+      Bundle ready = Bundle.openIfUnchanged(dir, digest);
+      if (ready != null) {
+        return new CacheOutcome(ready, false, null);
+      }
     }
     return Locks.withLock(root.resolve(".locks").resolve(hex + ".lock"), () -> {
-      Bundle again = Bundle.openCached(dir, digest);
-      if (again != null) {
-        return new UnpackResult(again, false);
+      if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+        return load ? new CacheOutcome(unpackEntry(archive, dir, digest, limits), true, null)
+            : new CacheOutcome(null, false, null);
       }
-      if (Files.exists(dir)) {
-        LOG.warn("cached bundle {} is damaged; unpacking it again", dir);
-        Path trash = FileTrees.tempSibling(dir, "trash");
-        try {
-          FileTrees.moveAtomic(dir, trash, false);
-        } catch (IOException e) {
-          throw new BundleException("cannot replace damaged cache entry " + dir + ": "
-              + e.getMessage(), e);
+      checkNotForeign(dir);
+      if (load) {
+        Bundle again = Bundle.openIfUnchanged(dir, digest);
+        if (again != null) {
+          return new CacheOutcome(again, false, null);
         }
-        FileTrees.deleteQuietly(trash);
       }
-      Bundle b = unpack(archive, dir, limits);
-      if (!b.digest().equals(digest)) {
-        FileTrees.deleteQuietly(dir);
-        throw new BundleException(archive + " changed while it was being unpacked");
+      String damage;
+      try {
+        PrivateFiles.checkOwnedTree(dir);
+        Bundle b = Bundle.open(dir, digest);
+        VerifiedMarker.write(dir, digest, Bundle.stampedPaths(b.manifest()));
+        return new CacheOutcome(b, false, null);
+      } catch (IOException | BundleException e) {
+        damage = e.getMessage();
       }
-      LOG.info("unpacked {} ({}) into {}", b.tag(), digest, dir);
-      return new UnpackResult(b, true);
+      LOG.warn("cached bundle {} is damaged ({}); unpacking it again from {}", dir, damage,
+          archive);
+      VerifiedMarker.delete(dir);
+      Path trash = FileTrees.tempSibling(dir, "trash");
+      try {
+        FileTrees.moveAtomic(dir, trash, false);
+      } catch (IOException e) {
+        throw new BundleException("cannot replace damaged cache entry " + dir + ": "
+            + e.getMessage(), e);
+      }
+      FileTrees.deleteQuietly(trash);
+      return new CacheOutcome(unpackEntry(archive, dir, digest, limits), true, damage);
     });
+  }
+
+  private static void checkNotForeign(Path dir) {
+    try {
+      if (!PrivateFiles.ownedByCurrentUser(dir)) {
+        throw new BundleException("cache entry " + dir + " belongs to "
+            + Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).getName() + ", not to "
+            + System.getProperty("user.name") + "; refusing to use it (remove it or use another"
+            + " cache directory)");
+      }
+    } catch (IOException e) {
+      throw new BundleException("cannot check cache entry " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Unpacks a fresh cache entry (the lock is held) and records it as verified. */
+  private static Bundle unpackEntry(Path archive, Path dir, String digest, Limits limits) {
+    Bundle b = unpack(archive, dir, limits);
+    if (!b.digest().equals(digest)) {
+      FileTrees.deleteQuietly(dir);
+      throw new BundleException(archive + " changed while it was being unpacked");
+    }
+    try {
+      VerifiedMarker.write(dir, digest, Bundle.stampedPaths(b.manifest()));
+    } catch (IOException e) {
+      LOG.warn("cannot record {} as verified ({}); it will be hashed again when reused", dir,
+          e.getMessage());
+    }
+    LOG.info("unpacked {} ({}) into {}", b.tag(), digest, dir);
+    return b;
   }
 }

@@ -89,14 +89,19 @@ public final class BundleBuilder {
     return new BundleInfo(p.manifest, p.digest);
   }
 
-  /** Builds, checks and imports the bundle into {@code store}. */
+  /**
+   * Builds, checks and imports the bundle into {@code store}. When the store already holds
+   * this {@code name:version} with the same content (every file and the manifest except the
+   * creation time), nothing changes and the stored bundle is returned; different content under
+   * the same version is refused.
+   */
   public BundleInfo buildInto(BundleStore store) {
     Prepared p = prepare();
     Path tmp = store.newTempDir("build");
     try {
       Path archive = tmp.resolve(p.manifest.name() + "-" + p.manifest.version() + ".bundle");
       ArchiveWriter.write(archive, p.manifest, p.manifestBytes, p.sources);
-      return store.add(archive);
+      return store.add(archive, true);
     } finally {
       FileTrees.deleteQuietly(tmp);
     }

@@ -6,7 +6,10 @@ import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.Locks;
 import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.bundle.internal.Names;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -14,13 +17,18 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,15 +55,34 @@ public final class BundleStore {
   private static final String ALIASES = ".aliases";
   private static final String LATEST = "latest";
 
-  private final Path home;
+  /** Staging directories older than this are removed even when their process may live. */
+  static final Duration STALE_STAGING = Duration.ofHours(24);
+  /** {@code purpose-pid-uuid}; {@code purpose-uuid} from older versions. */
+  private static final Pattern STAGING = Pattern.compile(
+      "[a-z]+-(?:(\\d+)-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
-  private BundleStore(Path home) {
+  private final Path home;
+  private final BundleArchive.Limits limits;
+
+  private BundleStore(Path home, BundleArchive.Limits limits) {
     this.home = home.toAbsolutePath().normalize();
+    this.limits = Objects.requireNonNull(limits, "limits");
   }
 
-  /** A store rooted at {@code home}; directories are created when first written. */
+  /**
+   * A store rooted at {@code home}; directories are created (0700) when first written.
+   * Staging left in {@code home/tmp} by imports whose process is gone (or older than a day)
+   * is removed.
+   */
   public static BundleStore open(Path home) {
-    return new BundleStore(Objects.requireNonNull(home, "home"));
+    return open(home, BundleArchive.Limits.defaults());
+  }
+
+  /** As {@link #open(Path)}, reading archives within {@code limits}. */
+  static BundleStore open(Path home, BundleArchive.Limits limits) {
+    BundleStore s = new BundleStore(Objects.requireNonNull(home, "home"), limits);
+    s.removeStaleStaging();
+    return s;
   }
 
   /**
@@ -113,29 +140,32 @@ public final class BundleStore {
   /**
    * Imports an archive: verifies it completely (a copy inside the store, so what is verified is
    * what is kept), then renames it into place. Importing an identical bundle again is a no-op;
-   * a different bundle with the same {@code name:version} is refused.
+   * a different bundle with the same {@code name:version} is refused. Only regular files are
+   * imported, and copying stops at {@link BundleArchive.Limits#maxArchiveBytes()}.
    */
   public BundleInfo add(Path archive) {
+    return add(archive, false);
+  }
+
+  /**
+   * As {@link #add(Path)}; with {@code sameContentIsSame} (a build), a stored bundle whose
+   * content equals this one's — every file and the manifest except the creation time — is
+   * kept and returned instead of refusing the new creation time.
+   */
+  BundleInfo add(Path archive, boolean sameContentIsSame) {
     Path stage = newTempDir("import");
     try {
       Path copy = stage.resolve("incoming.bundle");
-      try {
-        Files.copy(archive, copy);
-      } catch (NoSuchFileException e) {
-        throw new BundleException(archive + ": no such file");
-      } catch (IOException e) {
-        throw new BundleException("cannot copy " + archive + " into the store: " + e.getMessage(),
-            e);
-      }
-      BundleInfo info = BundleArchive.inspect(copy);
+      copyIn(archive, copy);
+      BundleInfo info = BundleArchive.inspect(copy, archive.toString(), limits);
       Manifest m = info.manifest();
       if (m.version().equals(LATEST) || m.version().startsWith(".")) {
         throw new BundleException(archive + ": version '" + m.version()
             + "' cannot be stored ('latest' is reserved)");
       }
-      byte[] manifestBytes = ArchiveReader.peek(copy).manifestBytes();
+      byte[] manifestBytes = ArchiveReader.peek(copy, archive.toString()).manifestBytes();
       Files.move(copy, stage.resolve(archiveName(m)));
-      Files.write(stage.resolve(Names.MANIFEST), manifestBytes);
+      PrivateFiles.write(stage.resolve(Names.MANIFEST), manifestBytes);
       return Locks.withLock(lockFile(m.name()), () -> {
         Path dir = versionDir(m.name(), m.version());
         if (Files.isDirectory(dir)) {
@@ -144,12 +174,19 @@ public final class BundleStore {
             LOG.info("{} ({}) is already in the store", m.tag(), info.digest());
             return existing;
           }
+          if (sameContentIsSame && sameContent(existing.manifest(), m)) {
+            LOG.info("{} ({}) is already in the store with the same content, built at {};"
+                + " keeping it", m.tag(), existing.digest(), existing.manifest().createdAt());
+            return existing;
+          }
           throw new BundleException("the store already holds " + m.tag() + " with digest "
-              + existing.digest() + ", and " + archive + " has " + info.digest()
+              + existing.digest() + ", and " + (sameContentIsSame ? "this build" : archive)
+              + " has " + info.digest()
+              + (sameContentIsSame ? " (its content differs, not just its creation time)" : "")
               + "; delete the stored one first or build with another version");
         }
         try {
-          Files.createDirectories(dir.getParent());
+          privateDirectory(dir.getParent());
           FileTrees.moveAtomic(stage, dir, false);
         } catch (IOException e) {
           throw new BundleException("cannot store " + m.tag() + " in " + home + ": "
@@ -165,6 +202,86 @@ public final class BundleStore {
     }
   }
 
+  /** Same files and manifest except the creation time. */
+  static boolean sameContent(Manifest a, Manifest b) {
+    return Arrays.equals(ManifestJson.write(withoutCreationTime(a)),
+        ManifestJson.write(withoutCreationTime(b)));
+  }
+
+  private static Manifest withoutCreationTime(Manifest m) {
+    return new Manifest(m.formatVersion(), m.name(), m.version(), Instant.EPOCH,
+        m.description(), m.labels(), m.models(), m.apis(), m.files());
+  }
+
+  /**
+   * Copies the user's archive into the staging file (0600): regular files only (not a device,
+   * FIFO or directory), and no more than {@link BundleArchive.Limits#maxArchiveBytes()}.
+   */
+  private void copyIn(Path archive, Path copy) {
+    if (!Files.isRegularFile(archive)) {
+      throw new BundleException(archive + ": " + (Files.exists(archive)
+          ? "not a regular file (a device, FIFO or directory?); import a .bundle file"
+          : "no such file"));
+    }
+    long max = limits.maxArchiveBytes();
+    try (InputStream in = Files.newInputStream(archive);
+        OutputStream out = PrivateFiles.newFile(copy)) {
+      byte[] buf = new byte[1 << 16];
+      long n = 0;
+      int k;
+      while ((k = in.read(buf)) > 0) {
+        n += k;
+        if (n > max) {
+          throw new BundleException(archive + ": larger than " + max + " bytes, the limit for"
+              + " bundles expanding to at most " + limits.maxExpandedBytes() + " bytes"
+              + " (-Dsidecar.bundle.maxExpandedBytes); not imported");
+        }
+        out.write(buf, 0, k);
+      }
+    } catch (NoSuchFileException e) {
+      throw new BundleException(archive + ": no such file");
+    } catch (IOException e) {
+      throw new BundleException("cannot copy " + archive + " into the store: " + e.getMessage(),
+          e);
+    }
+  }
+
+  /** What {@link #verify} found. */
+  public enum CachedCopy {
+    /** Nothing unpacked in the cache. */
+    NONE,
+    /** The cached copy was hashed in full and matches. */
+    OK,
+    /** The cached copy was damaged and has been unpacked again. */
+    REPAIRED
+  }
+
+  /**
+   * The result of {@link #verify}: the verified bundle, the state of its cached unpacked copy,
+   * and (when repaired) what was wrong with it.
+   */
+  public record Verification(BundleInfo info, CachedCopy cachedCopy, String damage) {
+  }
+
+  /**
+   * Verifies a stored bundle completely: reads its archive (every file's size and SHA-256),
+   * checks it against the stored manifest, then hashes its cached unpacked copy in full, if
+   * any, and unpacks it again from the archive when it is damaged.
+   */
+  public Verification verify(String tag) {
+    BundleInfo stored = resolve(tag);
+    Path archive = archivePath(stored.tag());
+    BundleInfo info = BundleArchive.inspect(archive, limits);
+    if (!stored.digest().equals(info.digest())) {
+      throw new BundleException(archive + ": digest " + info.digest()
+          + " differs from the stored manifest's " + stored.digest());
+    }
+    BundleArchive.CacheOutcome o = BundleArchive.cached(archive, cacheRoot(), limits, false);
+    CachedCopy state = o.bundle() == null ? CachedCopy.NONE
+        : o.damage() != null ? CachedCopy.REPAIRED : CachedCopy.OK;
+    return new Verification(info, state, o.damage());
+  }
+
   /** The stored archive of a tag. */
   public Path archivePath(String tag) {
     BundleInfo info = resolve(tag);
@@ -172,9 +289,12 @@ public final class BundleStore {
         .resolve(archiveName(info.manifest()));
   }
 
-  /** The verified, unpacked bundle of a tag, cached under {@code home/cache/<digest hex>/}. */
+  /**
+   * The verified, unpacked bundle of a tag, cached under {@code home/cache/<digest hex>/} (see
+   * {@link BundleArchive#unpackCached} for how a cached copy is checked before reuse).
+   */
   public Bundle load(String tag) {
-    return BundleArchive.unpackCached(archivePath(tag), home.resolve("cache")).bundle();
+    return BundleArchive.unpackCached(archivePath(tag), cacheRoot(), limits).bundle();
   }
 
   /** The manifest and digest a tag points at; the message lists what exists when nothing does. */
@@ -328,9 +448,11 @@ public final class BundleStore {
       }
       Path dir = home.resolve("bundles").resolve(name).resolve(ALIASES);
       try {
-        Files.createDirectories(dir);
+        privateDirectory(dir);
         Path tmp = dir.resolve("." + alias + ".tmp-" + UUID.randomUUID());
-        Files.write(tmp, (version + "\n").getBytes(StandardCharsets.UTF_8));
+        try (OutputStream out = PrivateFiles.newFile(tmp)) {
+          out.write((version + "\n").getBytes(StandardCharsets.UTF_8));
+        }
         FileTrees.moveAtomic(tmp, dir.resolve(alias), true);
       } catch (IOException e) {
         throw new BundleException("cannot write alias " + name + ":" + alias + ": "
@@ -343,15 +465,63 @@ public final class BundleStore {
 
   // ---- internals ------------------------------------------------------------------------
 
-  /** A fresh directory under {@code home/tmp} (same file system, so renames are atomic). */
+  /**
+   * A fresh private directory under {@code home/tmp} (same file system, so renames are atomic),
+   * named {@code purpose-pid-uuid} so that {@link #removeStaleStaging} can tell whose it is.
+   */
   Path newTempDir(String purpose) {
-    Path dir = home.resolve("tmp").resolve(purpose + "-" + UUID.randomUUID());
+    Path tmp = privateDirectory(home.resolve("tmp"));
+    return privateDirectory(tmp.resolve(purpose + "-" + ProcessHandle.current().pid() + "-"
+        + UUID.randomUUID()));
+  }
+
+  /** Creates a 0700 directory (and missing parents), or checks an existing one is private. */
+  private Path privateDirectory(Path dir) {
     try {
-      Files.createDirectories(dir);
+      PrivateFiles.directory(home);
+      return PrivateFiles.directory(dir);
     } catch (IOException e) {
-      throw new BundleException("cannot create " + dir + ": " + e.getMessage(), e);
+      throw new BundleException("cannot use the bundle store at " + home + ": " + e.getMessage(),
+          e);
     }
-    return dir;
+  }
+
+  private Path cacheRoot() {
+    return home.resolve("cache");
+  }
+
+  /**
+   * Removes staging directories in {@code home/tmp} left by an interrupted import, build or
+   * delete: those whose process is gone, and any older than {@link #STALE_STAGING}. Another
+   * live process's staging is left alone.
+   */
+  private void removeStaleStaging() {
+    Path tmp = home.resolve("tmp");
+    if (!Files.isDirectory(tmp, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    long self = ProcessHandle.current().pid();
+    try (DirectoryStream<Path> ds = Files.newDirectoryStream(tmp)) {
+      for (Path p : ds) {
+        Matcher m = STAGING.matcher(p.getFileName().toString());
+        if (!m.matches()) {
+          continue;
+        }
+        boolean gone = m.group(1) != null && Long.parseLong(m.group(1)) != self
+            && ProcessHandle.of(Long.parseLong(m.group(1))).map(h -> !h.isAlive()).orElse(true);
+        if (gone || olderThan(p, STALE_STAGING)) {
+          LOG.info("removing stale staging directory {}", p);
+          FileTrees.deleteQuietly(p);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("cannot clean stale staging in {}: {}", tmp, e.getMessage());
+    }
+  }
+
+  private static boolean olderThan(Path p, Duration age) throws IOException {
+    Instant t = Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toInstant();
+    return t.isBefore(Instant.now().minus(age));
   }
 
   private static String archiveName(Manifest m) {

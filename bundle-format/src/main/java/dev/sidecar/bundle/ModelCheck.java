@@ -10,6 +10,7 @@ import ai.onnxruntime.TensorInfo;
 import dev.sidecar.bundle.BundleSpec.ApiDecl;
 import dev.sidecar.bundle.BundleSpec.ColumnDecl;
 import dev.sidecar.bundle.BundleSpec.OutputDecl;
+import dev.sidecar.bundle.internal.OnnxGraph;
 import dev.sidecar.bundle.internal.OrtTypes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -17,9 +18,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Resolves an API as declared in bundle.yaml against its ONNX model, loaded in ONNX Runtime:
@@ -29,8 +33,12 @@ import java.util.Optional;
  */
 final class ModelCheck implements AutoCloseable {
   static final int SMOKE_ROWS = 2;
+  private static final Set<DType> FLOATS = EnumSet.of(DType.FLOAT16, DType.FLOAT32,
+      DType.FLOAT64);
 
   private final String modelName;
+  private final String modelPath;
+  private OnnxGraph graph;
   private final OrtEnvironment env;
   private final OrtSession session;
   private final Map<String, NodeInfo> inputs;
@@ -38,6 +46,7 @@ final class ModelCheck implements AutoCloseable {
 
   ModelCheck(String modelName, String modelPath) {
     this.modelName = modelName;
+    this.modelPath = modelPath;
     this.env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
       opts.setIntraOpNumThreads(1);
@@ -166,8 +175,68 @@ final class ModelCheck implements AutoCloseable {
         outs.add(resolveOutput(api, o));
       }
     }
+    for (OutputSpec o : outs) {
+      if (!o.classLabels().isEmpty()) {
+        checkLabelCount(api, o, outs);
+      }
+    }
     return new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
         in.packInto()), outs, decl.batching());
+  }
+
+  /**
+   * Where the model states its classes, the labels must name each of them: a classifier node
+   * ({@code classlabels_*} of TreeEnsembleClassifier, LinearClassifier, SVMClassifier, ...)
+   * producing the output, else a probabilities output of the same API with a static
+   * {@code [N, k]} shape. (The smoke inference sees only a couple of class indexes.)
+   */
+  private void checkLabelCount(String api, OutputSpec o, List<OutputSpec> outs) {
+    String declared = "output '" + o.name() + "' declares " + o.classLabels().size()
+        + " labels " + o.classLabels();
+    Optional<OnnxGraph.Classes> node = classifierClasses(o.modelOutput());
+    if (node.isPresent()) {
+      OnnxGraph.Classes c = node.get();
+      String where = "the " + c.attribute() + " of its " + c.opType() + " node"
+          + (c.nodeName().isEmpty() ? "" : " '" + c.nodeName() + "'") + ", which produces model"
+          + " output '" + o.modelOutput() + "'";
+      if (c.count() != o.classLabels().size()) {
+        throw new BundleException(api + ": " + declared + " but model '" + modelName + "' has "
+            + c.count() + " classes (" + where + "); declare one label per class, in class"
+            + " order");
+      }
+      for (int i = 0; i < c.values().size(); i++) {
+        if (c.values().get(i) != i) {
+          throw new BundleException(api + ": output '" + o.name() + "' maps class indexes 0.."
+              + (o.classLabels().size() - 1) + " to labels, but model '" + modelName
+              + "' produces the class values " + c.values() + " (" + where + "); remove the"
+              + " labels or relabel the classes 0.." + (c.count() - 1) + " in the model");
+        }
+      }
+      return;
+    }
+    for (OutputSpec p : outs) {
+      boolean probabilities = p.classLabels().isEmpty() && FLOATS.contains(p.dtype())
+          && p.shape().size() == 2 && p.shape().get(1) > 1
+          && (p.modelOutput() + " " + p.name()).toLowerCase(Locale.ROOT).contains("prob");
+      if (probabilities && p.shape().get(1) != o.classLabels().size()) {
+        throw new BundleException(api + ": " + declared + " but model '" + modelName + "' has "
+            + p.shape().get(1) + " classes (output '" + p.name() + "' from model output '"
+            + p.modelOutput() + "' has shape " + shapeText(p.shape()) + "); declare one label"
+            + " per class, in class order");
+      }
+    }
+  }
+
+  private Optional<OnnxGraph.Classes> classifierClasses(String modelOutput) {
+    try {
+      if (graph == null) {
+        graph = OnnxGraph.read(java.nio.file.Path.of(modelPath));
+      }
+      return graph.classesOf(modelOutput);
+    } catch (java.io.IOException | RuntimeException e) {
+      // ONNX Runtime loaded the model; if its graph cannot be read here, rely on the shapes.
+      return Optional.empty();
+    }
   }
 
   private OutputSpec resolveOutput(String api, OutputDecl o) {

@@ -117,7 +117,8 @@ final class SpecParser {
       if (m.containsKey("name")) {
         mname = scalar(m.get("name"), p + ".name");
       } else {
-        String fn = Path.of(path).getFileName().toString();
+        // The file name, by string: the path is checked at build and may not be a valid Path.
+        String fn = path.substring(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
         mname = fn.endsWith(".onnx") ? fn.substring(0, fn.length() - 5) : fn;
       }
       if (!Names.isApiName(mname)) {

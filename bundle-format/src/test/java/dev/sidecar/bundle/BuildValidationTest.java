@@ -227,4 +227,64 @@ class BuildValidationTest {
     assertTrue(msg.startsWith("model 'm' (") && msg.contains("ONNX Runtime cannot load it"), msg);
     assertFalse(Files.exists(yaml.resolveSibling("b.bundle")));
   }
+
+  @Test
+  void labelsMustNameEveryClassOfTheIrisModel() {
+    String msg = refusedIris("    input: {kind: tensor, column: f}\n"
+        + "    outputs: [{name: label, labels: [setosa]}, probabilities]\n");
+    assertTrue(msg.endsWith("api 'classify': output 'label' declares 1 labels [setosa] but model"
+        + " 'classifier' has 3 classes (output 'probabilities' from model output 'probabilities'"
+        + " has shape [-1, 3]); declare one label per class, in class order"), msg);
+  }
+
+  @Test
+  void labelsMustNameEveryClassOfAProbabilitiesOutput() throws Exception {
+    byte[] model = OnnxModels.linearClassifier("x", 4, 5, 7);
+    Path yaml = specWithModel("lc", model, "  - name: score\n    input: {kind: tensor, column: x}\n"
+        + "    outputs: [{name: label, labels: [a, b, c]}, probabilities]\n");
+    String msg = assertThrows(BundleException.class, () -> build(yaml)).getMessage();
+    assertTrue(msg.contains("api 'score': output 'label' declares 3 labels [a, b, c] but model"
+        + " 'm' has 5 classes"), msg);
+    Path ok = specWithModel("lc-ok", model, "  - name: score\n    input: {kind: tensor, column: x}\n"
+        + "    outputs: [{name: label, labels: [a, b, c, d, e]}, probabilities]\n");
+    build(ok);
+  }
+
+  /** An ai.onnx.ml LinearClassifier (as skl2onnx writes) whose scores have a dynamic width. */
+  private static byte[] mlLinearClassifier(long... classLabels) {
+    int k = classLabels.length;
+    float[] coefficients = new float[k * 2];
+    for (int i = 0; i < coefficients.length; i++) {
+      coefficients[i] = (i % 3) - 1f;
+    }
+    return OnnxModels.graph("ml_linear")
+        .input("x", 1, -1, 2)
+        .output("label", 7, -1)
+        .output("scores", 1, -1, -1)
+        .node(OnnxModels.ML_DOMAIN, "LinearClassifier", List.of("x"), List.of("raw", "scores"),
+            OnnxModels.Attr.ints("classlabels_ints", classLabels),
+            OnnxModels.Attr.floats("coefficients", coefficients),
+            OnnxModels.Attr.floats("intercepts", new float[k]))
+        .node("Identity", List.of("raw"), List.of("label"))
+        .build();
+  }
+
+  @Test
+  void labelsMustNameEveryClassOfAnOnnxMlClassifier() throws Exception {
+    String api = "  - name: classify\n    input: {kind: tensor, column: x}\n"
+        + "    outputs: [{name: label, labels: [only]}, {name: scores, shape: [-1, 3]}]\n";
+    Path yaml = specWithModel("ml", mlLinearClassifier(0, 1, 2), api);
+    String msg = assertThrows(BundleException.class, () -> build(yaml)).getMessage();
+    assertTrue(msg.contains("api 'classify': output 'label' declares 1 labels [only] but model"
+        + " 'm' has 3 classes (the classlabels_ints of its LinearClassifier node"), msg);
+    assertTrue(msg.contains("which produces model output 'label'"), msg);
+
+    Path shifted = specWithModel("ml-shifted", mlLinearClassifier(1, 2, 3), api.replace(
+        "[only]", "[a, b, c]"));
+    msg = assertThrows(BundleException.class, () -> build(shifted)).getMessage();
+    assertTrue(msg.contains("produces the class values [1, 2, 3]"), msg);
+
+    build(specWithModel("ml-ok", mlLinearClassifier(0, 1, 2), api.replace("[only]",
+        "[a, b, c]")));
+  }
 }

@@ -180,4 +180,32 @@ class BundleStoreTest {
     assertEquals(List.of(), s.home().resolve("tmp").toFile().list() == null ? List.of()
         : List.of(s.home().resolve("tmp").toFile().list()));
   }
+
+  @Test
+  void buildingUnchangedInputsAgainIsANoOp() {
+    BundleStore s = BundleStore.open(tmp.resolve("home"));
+    Path yaml = TestBundles.IRIS_DIR.resolve("bundle.yaml");
+    BundleInfo first = BundleBuilder.fromSpec(yaml).createdAt(TestBundles.T0).buildInto(s);
+    BundleInfo again = BundleBuilder.fromSpec(yaml).createdAt(TestBundles.T0.plusSeconds(3600))
+        .buildInto(s);
+    assertEquals(first, again, "the stored bundle (first creation time) is returned");
+    assertEquals(List.of(first), s.list());
+    assertEquals(List.of(), TestBundles.leftovers(tmp.resolve("home")));
+  }
+
+  @Test
+  void buildingDifferentContentUnderTheSameVersionIsRefused() throws Exception {
+    BundleStore s = BundleStore.open(tmp.resolve("home"));
+    Path yaml = TestBundles.spec(tmp.resolve("src"), "description: one\n"
+        + TestBundles.irisYaml("iris", TestBundles.PACKED_API));
+    BundleInfo first = BundleBuilder.fromSpec(yaml).version("1").createdAt(TestBundles.T0)
+        .buildInto(s);
+    Files.writeString(yaml, "description: two\n"
+        + TestBundles.irisYaml("iris", TestBundles.PACKED_API));
+    String msg = assertThrows(BundleException.class, () -> BundleBuilder.fromSpec(yaml)
+        .version("1").createdAt(TestBundles.T0).buildInto(s)).getMessage();
+    assertTrue(msg.contains("the store already holds iris:1 with digest " + first.digest())
+        && msg.contains("its content differs"), msg);
+    assertEquals(List.of(first), s.list());
+  }
 }

@@ -79,7 +79,7 @@ class ConcurrentImportTest {
           r.bundle().root());
     }
     try (Stream<Path> entries = Files.list(cache)) {
-      assertEquals(List.of(".locks", built.digestHex()),
+      assertEquals(List.of(".locks", built.digestHex(), built.digestHex() + ".verified"),
           entries.map(p -> p.getFileName().toString()).sorted().toList());
     }
     Bundle.open(cache.resolve(built.digestHex()), built.digest());

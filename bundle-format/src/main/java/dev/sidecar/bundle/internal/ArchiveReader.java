@@ -1,5 +1,6 @@
 package dev.sidecar.bundle.internal;
 
+import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.FileEntry;
 import dev.sidecar.bundle.Manifest;
@@ -12,7 +13,6 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -44,8 +44,13 @@ public final class ArchiveReader {
 
   /** Reads only the manifest (the first entry); nothing else is verified. */
   public static Result peek(Path archive) {
-    String src = archive.toString();
-    try (InputStream file = open(archive);
+    return peek(archive, archive.toString());
+  }
+
+  /** As {@link #peek(Path)}; messages name the file {@code shownAs} (e.g. the user's file). */
+  public static Result peek(Path archive, String shownAs) {
+    String src = shownAs;
+    try (InputStream file = open(archive, src);
         GzipCompressorInputStream gz = gzip(file, src);
         TarArchiveInputStream tar = new TarArchiveInputStream(gz, "UTF-8")) {
       return readManifest(tar, src);
@@ -56,10 +61,21 @@ public final class ArchiveReader {
     }
   }
 
-  /** Reads and verifies the whole archive; writes the files under {@code target} when non-null. */
-  public static Result read(Path archive, long maxExpandedBytes, int maxEntries, Path target) {
-    String src = archive.toString();
-    try (InputStream file = open(archive);
+  /**
+   * Reads and verifies the whole archive; writes the files under {@code target} when non-null
+   * (directories 0700, files 0600).
+   */
+  public static Result read(Path archive, BundleArchive.Limits limits, Path target) {
+    return read(archive, archive.toString(), limits, target);
+  }
+
+  /** As {@link #read(Path, BundleArchive.Limits, Path)}; messages name {@code shownAs}. */
+  public static Result read(Path archive, String shownAs, BundleArchive.Limits limits,
+      Path target) {
+    String src = shownAs;
+    long maxExpandedBytes = limits.maxExpandedBytes();
+    int maxEntries = limits.maxEntries();
+    try (InputStream file = open(archive, src, limits);
         GzipCompressorInputStream gz = gzip(file, src);
         TarArchiveInputStream tar = new TarArchiveInputStream(gz, "UTF-8")) {
       Result r = readManifest(tar, src);
@@ -208,9 +224,9 @@ public final class ArchiveReader {
     try {
       Path parent = dest.getParent();
       if (dirsMade.add(parent.toString())) {
-        Files.createDirectories(parent);
+        PrivateFiles.directory(parent);
       }
-      return Files.newOutputStream(dest, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      return PrivateFiles.newFile(dest);
     } catch (IOException e) {
       throw new BundleException("cannot write " + dest + ": " + e, e);
     }
@@ -224,10 +240,22 @@ public final class ArchiveReader {
     }
   }
 
-  private static InputStream open(Path archive) throws IOException {
+  private static InputStream open(Path archive, String src) throws IOException {
+    return open(archive, src, null);
+  }
+
+  /** Opens a regular file; with {@code limits}, refuses one larger than the archive limit. */
+  private static InputStream open(Path archive, String src, BundleArchive.Limits limits)
+      throws IOException {
     if (!Files.isRegularFile(archive)) {
-      throw new BundleException(archive + ": " + (Files.exists(archive) ? "not a regular file"
+      throw new BundleException(src + ": " + (Files.exists(archive) ? "not a regular file"
           : "no such file"));
+    }
+    long size = Files.size(archive);
+    if (limits != null && size > limits.maxArchiveBytes()) {
+      throw new BundleException(src + ": the archive is " + size + " bytes, more than the"
+          + " limit of " + limits.maxArchiveBytes() + " bytes for bundles expanding to at most "
+          + limits.maxExpandedBytes() + " bytes (-Dsidecar.bundle.maxExpandedBytes)");
     }
     return new BufferedInputStream(Files.newInputStream(archive), 1 << 16);
   }

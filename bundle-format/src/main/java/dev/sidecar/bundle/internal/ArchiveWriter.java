@@ -9,6 +9,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.DigestInputStream;
@@ -26,7 +27,7 @@ import org.apache.commons.compress.compressors.gzip.GzipParameters;
  * Writes a reproducible {@code .bundle}: gzip (mtime 0, no file name, OS "unknown") around a
  * tar with {@code manifest.json} first and then the files sorted by path, each mode 0644,
  * uid/gid 0, no user/group names, mtime = the manifest's createdAt. Written to a temporary
- * sibling, synced, then renamed over the target.
+ * sibling (mode 0600), synced, then renamed over the target.
  */
 public final class ArchiveWriter {
   private static final int FILE_MODE = 0100644;
@@ -45,8 +46,9 @@ public final class ArchiveWriter {
     boolean done = false;
     try {
       Files.createDirectories(target.getParent());
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW,
-          StandardOpenOption.WRITE)) {
+      PrivateFiles.newFile(tmp).close(); // 0600, whatever the umask
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE,
+          LinkOption.NOFOLLOW_LINKS)) {
         // The tar stream closes what it wraps; keep the channel open so it can be synced.
         OutputStream keepOpen = new java.io.FilterOutputStream(
             java.nio.channels.Channels.newOutputStream(ch)) {

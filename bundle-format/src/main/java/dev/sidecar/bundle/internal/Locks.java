@@ -1,10 +1,11 @@
 package dev.sidecar.bundle.internal;
 
+import dev.sidecar.bundle.BundleException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.file.Files;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ConcurrentHashMap;
@@ -14,7 +15,8 @@ import java.util.function.Supplier;
 /**
  * Mutual exclusion across threads and processes: a per-path {@link ReentrantLock} inside this
  * JVM (file locks are per process) plus an exclusive {@link FileLock} on the lock file.
- * Lock files stay in place; they hold no data.
+ * Lock files stay in place; they hold no data. The lock directory and file are private (0700,
+ * 0600) and, when they already exist, must be this user's and writable by nobody else.
  */
 public final class Locks {
   private static final ConcurrentHashMap<Path, ReentrantLock> IN_JVM = new ConcurrentHashMap<>();
@@ -27,9 +29,14 @@ public final class Locks {
     ReentrantLock local = IN_JVM.computeIfAbsent(key, k -> new ReentrantLock());
     local.lock();
     try {
-      Files.createDirectories(key.getParent());
-      try (FileChannel ch = FileChannel.open(key, StandardOpenOption.CREATE,
-          StandardOpenOption.WRITE)) {
+      PrivateFiles.directory(key.getParent());
+      try {
+        PrivateFiles.newFile(key).close();
+      } catch (FileAlreadyExistsException e) {
+        PrivateFiles.checkOwned(key, false);
+      }
+      try (FileChannel ch = FileChannel.open(key, StandardOpenOption.WRITE,
+          LinkOption.NOFOLLOW_LINKS)) {
         FileLock lock = ch.lock();
         try {
           return action.get();
@@ -38,7 +45,7 @@ public final class Locks {
         }
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot lock " + key + ": " + e.getMessage(), e);
+      throw new BundleException("cannot lock " + key + ": " + e.getMessage(), e);
     } finally {
       local.unlock();
     }

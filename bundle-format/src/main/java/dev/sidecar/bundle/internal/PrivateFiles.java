@@ -1,16 +1,20 @@
 package dev.sidecar.bundle.internal;
 
 import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
+import java.util.EnumSet;
 import java.util.Set;
 
 /**
@@ -87,6 +91,37 @@ public final class PrivateFiles {
   public static void write(Path file, byte[] bytes) throws IOException {
     Files.write(file, bytes);
     restrict(file, false);
+  }
+
+  /**
+   * Creates a new file (it must not exist; a link in its place is not followed) with mode 0600
+   * and opens it for writing.
+   */
+  public static OutputStream newFile(Path file) throws IOException {
+    if (!posix(file)) {
+      return Files.newOutputStream(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    }
+    OutputStream out = Channels.newOutputStream(Files.newByteChannel(file,
+        EnumSet.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), fileAttribute()));
+    try {
+      restrict(file, false);
+    } catch (IOException e) {
+      out.close();
+      throw e;
+    }
+    return out;
+  }
+
+  /**
+   * True when {@code path} itself (a link is not followed) belongs to the current user. A path
+   * that fails {@link #checkOwned} but is ours can be moved aside by us; one that is not ours
+   * must be refused.
+   */
+  public static boolean ownedByCurrentUser(Path path) throws IOException {
+    if (!posix(path)) {
+      return true;
+    }
+    return Files.getOwner(path, LinkOption.NOFOLLOW_LINKS).equals(currentUser(path));
   }
 
   /** Sets 0700 (directories) or 0600 (files) on a path the caller created. */

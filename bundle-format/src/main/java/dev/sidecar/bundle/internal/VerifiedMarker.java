@@ -1,0 +1,135 @@
+package dev.sidecar.bundle.internal;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The record that a cache entry was verified: {@code <entry>.verified} beside the entry
+ * directory (0600), holding the bundle digest and, for the directory and each file, its size,
+ * modification time, status-change time (ctime) and file key (device and inode). An entry
+ * whose files still show exactly these values was not modified since it was verified, so it
+ * can be trusted without hashing its content again. Anything else — no marker, a marker that
+ * is not this user's, another digest, any changed value — means a full re-hash.
+ *
+ * <p>Writing a file in place and restoring its mtime still changes its ctime, which nobody can
+ * set back. Timestamps are coarse (a few milliseconds), so a change made within the same tick
+ * as the marker could go unseen: as in git's "racy" index entries, a marker whose newest
+ * recorded time is not older than the marker file itself is not trusted (the next open hashes
+ * once more and writes a fresh marker). Without ctime (no {@code unix} attribute view) no
+ * marker is trusted.
+ */
+public final class VerifiedMarker {
+  private static final String HEADER = "sidecar-verified 1";
+  private static final int MAX_BYTES = 16 << 20;
+
+  private VerifiedMarker() {
+  }
+
+  /** Where the marker of {@code entryDir} lives: {@code <entryDir>.verified}, beside it. */
+  public static Path of(Path entryDir) {
+    Path abs = entryDir.toAbsolutePath().normalize();
+    return abs.resolveSibling(abs.getFileName() + ".verified");
+  }
+
+  /**
+   * Records the current state of {@code entryDir} and {@code files} (paths relative to it)
+   * for {@code digest}. Call only right after every file was verified.
+   */
+  public static void write(Path entryDir, String digest, List<String> files) throws IOException {
+    Stamp s = stamp(entryDir, digest, files);
+    if (s == null) {
+      return;
+    }
+    Path marker = of(entryDir);
+    Path tmp = FileTrees.tempSibling(marker, "tmp");
+    try {
+      try (OutputStream out = PrivateFiles.newFile(tmp)) {
+        out.write(s.text().getBytes(StandardCharsets.UTF_8));
+      }
+      FileTrees.moveAtomic(tmp, marker, true);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** True when the marker exists, is this user's, and matches {@code entryDir} as it is now. */
+  public static boolean matches(Path entryDir, String digest, List<String> files) {
+    Path marker = of(entryDir);
+    try {
+      PrivateFiles.checkOwned(marker, false);
+      byte[] bytes;
+      try (InputStream in = Files.newInputStream(marker, LinkOption.NOFOLLOW_LINKS)) {
+        bytes = in.readNBytes(MAX_BYTES + 1);
+      }
+      Stamp now = stamp(entryDir, digest, files);
+      if (bytes.length > MAX_BYTES || now == null
+          || !now.text().equals(new String(bytes, StandardCharsets.UTF_8))) {
+        return false;
+      }
+      long written = Files.getLastModifiedTime(marker, LinkOption.NOFOLLOW_LINKS)
+          .to(TimeUnit.NANOSECONDS);
+      return now.newest() < written;
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Removes the marker of {@code entryDir}, if any. */
+  public static void delete(Path entryDir) {
+    try {
+      Files.deleteIfExists(of(entryDir));
+    } catch (IOException e) {
+      // a stale marker never matches a new entry (its file keys differ); best effort
+    }
+  }
+
+  private record Stamp(String text, long newest) {
+  }
+
+  /** The marker text for the entry as it is now; null when ctime is not available. */
+  private static Stamp stamp(Path dir, String digest, List<String> files) throws IOException {
+    StringBuilder b = new StringBuilder(HEADER).append('\n');
+    b.append("digest ").append(digest).append('\n');
+    long[] newest = {Long.MIN_VALUE};
+    String d = line(dir, newest);
+    if (d == null) {
+      return null;
+    }
+    b.append("dir ").append(d).append('\n');
+    for (String f : files) {
+      String l = line(dir.resolve(f), newest);
+      if (l == null) {
+        return null;
+      }
+      b.append("file ").append(l).append(' ').append(f).append('\n');
+    }
+    return new Stamp(b.toString(), newest[0]);
+  }
+
+  private static String line(Path p, long[] newest) throws IOException {
+    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class,
+        LinkOption.NOFOLLOW_LINKS);
+    Object ctime;
+    try {
+      ctime = Files.getAttribute(p, "unix:ctime", LinkOption.NOFOLLOW_LINKS);
+    } catch (UnsupportedOperationException | IllegalArgumentException e) {
+      return null;
+    }
+    if (!(ctime instanceof FileTime) || a.fileKey() == null) {
+      return null;
+    }
+    long m = a.lastModifiedTime().to(TimeUnit.NANOSECONDS);
+    long c = ((FileTime) ctime).to(TimeUnit.NANOSECONDS);
+    newest[0] = Math.max(newest[0], Math.max(m, c));
+    return a.size() + " " + m + " " + c + " " + String.valueOf(a.fileKey()).replace(' ', '_');
+  }
+}
