@@ -122,7 +122,7 @@ final class ServeCommand extends StoreCommand {
       }
     }
     ModelServer server = b.start();
-    Thread hook = new Thread(server::close, "sidecar-serve-shutdown");
+    Thread hook = new Thread(() -> stopOnSignal(server, out), "sidecar-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     out.println("serving " + bundle.tag() + " (" + bundle.digest() + ") on " + server.target());
     out.println("models (APIs): " + bundle.manifest().apis().stream().map(ApiSpec::name)
@@ -140,6 +140,18 @@ final class ServeCommand extends StoreCommand {
       // Already shutting down: the hook is running.
     }
     return 0;
+  }
+
+  /**
+   * The shutdown hook (SIGTERM, Ctrl-C): drains the server, then ends the JVM with status 0; a
+   * JVM that ends on a signal would exit 143 (128 + SIGTERM) although the stop was graceful.
+   */
+  private static void stopOnSignal(ModelServer server, PrintWriter out) {
+    server.close();
+    long[] n = server.acceptedAndAnswered();
+    out.println("stopped (requests accepted " + n[0] + ", answered with data " + n[1] + ")");
+    out.flush();
+    Runtime.getRuntime().halt(0);
   }
 
   private Bundle load() {
