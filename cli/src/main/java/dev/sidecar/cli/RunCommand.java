@@ -15,6 +15,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.spark.TaskFailedReason;
 import org.apache.spark.ml.linalg.SQLDataTypes;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
@@ -85,8 +87,13 @@ final class RunCommand extends StoreCommand {
           + " written as JSON text, e.g. [0.1,0.9]. Default: ${DEFAULT-VALUE}.")
   Format outputFormat;
 
-  @Option(names = "--master", paramLabel = "MASTER", defaultValue = "local[*]",
-      description = "The Spark master of the embedded session. Default: ${DEFAULT-VALUE}.")
+  /** Four attempts per task, as on a cluster: a task whose sidecar died is retried on a new one. */
+  static final String DEFAULT_MASTER = "local[*,4]";
+
+  @Option(names = "--master", paramLabel = "MASTER", defaultValue = DEFAULT_MASTER,
+      description = "The Spark master of the embedded session. The default runs a task up to"
+          + " 4 times, so a task whose sidecar died is retried on a fresh one."
+          + " Default: ${DEFAULT-VALUE}.")
   String master;
 
   @Option(names = "--sidecar-mode", paramLabel = "MODE", defaultValue = "process",
@@ -99,8 +106,18 @@ final class RunCommand extends StoreCommand {
           + " (1,024 to 65,536 rows).")
   Integer chunkRows;
 
-  @Option(names = "--overwrite", description = "Replace the output if it exists. Default: fail.")
+  @Option(names = "--allow-nulls",
+      description = "Rows with a null input get null outputs. Default: a null input fails the"
+          + " run, naming the column.")
+  boolean allowNulls;
+
+  @Option(names = "--overwrite", description = "Replace the output if it exists (only once the"
+      + " run has succeeded). Default: fail.")
   boolean overwrite;
+
+  /** Rows written by finished tasks. */
+  private final AtomicLong written = new AtomicLong();
+  private final FailedTasks failedTasks = new FailedTasks();
 
   @Override
   public Integer call() throws Exception {
@@ -109,16 +126,35 @@ final class RunCommand extends StoreCommand {
     if (!Files.exists(input)) {
       throw new IllegalArgumentException("no input at " + input);
     }
-    if (Files.exists(output) && !overwrite) {
-      throw new IllegalArgumentException(output + " already exists; pass --overwrite to replace it");
-    }
-    RunOptions.Builder ob = RunOptions.builder().sidecarMode(mode(sidecarMode));
+    RunOptions.Builder ob = RunOptions.builder().sidecarMode(mode(sidecarMode))
+        .allowNulls(allowNulls);
     if (chunkRows != null) {
       ob.chunkRows(chunkRows);
     }
     RunOptions options = ob.build();
     Format in = inputFormat != null ? inputFormat : Format.fromPath(input);
+    long start = System.nanoTime();
+    try (StagedOutput staged = StagedOutput.create(output, overwrite)) {
+      score(archive, in, options, staged.staging(), err, start);
+      staged.commit();
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    long rows = written.get();
+    err.printf((System.console() != null ? "\r" : "")
+        + "scored %,d rows in %.1f s (%,.0f rows/s) -> %s (%s)%n", rows, seconds,
+        rows / Math.max(seconds, 1e-3), output, outputFormat);
+    if (failedTasks.count.get() > 0) {
+      err.println("sidecar: warning: " + failedTasks.count.get() + " task attempt(s) failed and"
+          + " were retried; the first: " + failedTasks.first.get());
+    }
+    err.flush();
+    say(output.toString());
+    return 0;
+  }
 
+  /** Runs the job on an embedded Spark and writes its result into {@code dir}. */
+  private void score(Path archive, Format in, RunOptions options, Path dir, PrintWriter err,
+      long start) {
     SparkSession spark = SparkSession.builder()
         .master(master)
         .appName("sidecar run " + bundle + " " + api)
@@ -127,13 +163,17 @@ final class RunCommand extends StoreCommand {
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .getOrCreate();
-    spark.sparkContext().setLogLevel("WARN");
-    AtomicLong written = new AtomicLong();
+    // A failed task makes Spark log pages of stack traces; the failure's reason is printed once,
+    // below, instead. --verbose brings the logs back.
+    spark.sparkContext().setLogLevel(SidecarCli.verbose(spec) ? "WARN" : "OFF");
     spark.sparkContext().addSparkListener(new SparkListener() {
       @Override
       public void onTaskEnd(SparkListenerTaskEnd end) {
         if (end.taskMetrics() != null) {
           written.addAndGet(end.taskMetrics().outputMetrics().recordsWritten());
+        }
+        if (end.reason() instanceof TaskFailedReason failed) {
+          failedTasks.add(failed);
         }
       }
     });
@@ -142,7 +182,6 @@ final class RunCommand extends StoreCommand {
       t.setDaemon(true);
       return t;
     });
-    long start = System.nanoTime();
     long base = ScoringStats.rowsScored();
     try {
       Dataset<Row> df = read(spark, in, input);
@@ -163,25 +202,29 @@ final class RunCommand extends StoreCommand {
             rows, rows / Math.max(s, 1e-3));
         err.flush();
       }, 1, tty ? 1 : 5, TimeUnit.SECONDS);
-      scored.write().mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists)
-          .format(outputFormat.name()).option("header", "true").save(output.toString());
-    } catch (SidecarSparkException | IllegalArgumentException e) {
+      // The staging directory exists and is empty: append into it.
+      scored.write().mode(SaveMode.Append).format(outputFormat.name()).option("header", "true")
+          .save(dir.toString());
+    } catch (IllegalArgumentException e) {
       throw e;
-    } catch (RuntimeException e) {
-      // Spark wraps a task's failure in a SparkException (unchecked from Java's view).
+    } catch (Exception e) {
+      // Spark wraps a task's failure in a SparkException (checked, though Java is not told).
       throw new IllegalStateException(reason(e), e);
     } finally {
       progress.shutdownNow();
       spark.stop();
     }
-    double seconds = (System.nanoTime() - start) / 1e9;
-    long rows = written.get();
-    err.printf((System.console() != null ? "\r" : "")
-        + "scored %,d rows in %.1f s (%,.0f rows/s) -> %s (%s)%n", rows, seconds,
-        rows / Math.max(seconds, 1e-3), output, outputFormat);
-    err.flush();
-    say(output.toString());
-    return 0;
+  }
+
+  /** Task attempts that failed (Spark retried them, or gave up): how many, and the first. */
+  private static final class FailedTasks {
+    final AtomicLong count = new AtomicLong();
+    final AtomicReference<String> first = new AtomicReference<>();
+
+    void add(TaskFailedReason failed) {
+      count.incrementAndGet();
+      first.compareAndSet(null, forTheCommandLine(failed.toErrorString()));
+    }
   }
 
   private static RunOptions.SidecarMode mode(String m) {
@@ -222,20 +265,25 @@ final class RunCommand extends StoreCommand {
   }
 
   /** The sidecar's own message when a task failed with one, else Spark's first line. */
-  private static String reason(RuntimeException e) {
+  private static String reason(Exception e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof SidecarSparkException) {
-        return t.getMessage();
+        return forTheCommandLine(t.getMessage());
       }
     }
-    String m = e.getMessage() == null ? e.toString() : e.getMessage();
-    int at = m.indexOf(SidecarSparkException.class.getName() + ": ");
-    if (at >= 0) {
-      String rest = m.substring(at + SidecarSparkException.class.getName().length() + 2);
-      int end = rest.indexOf("\n\tat ");
-      return end > 0 ? rest.substring(0, end) : rest;
-    }
-    int nl = m.indexOf('\n');
-    return nl > 0 ? m.substring(0, nl) : m;
+    return forTheCommandLine(e.getMessage() == null ? e.toString() : e.getMessage());
+  }
+
+  /**
+   * The first line of a failure's text, from the connector's own message on when it holds one,
+   * with the connector's options named as this command's flags.
+   */
+  static String forTheCommandLine(String m) {
+    String prefix = SidecarSparkException.class.getName() + ": ";
+    int at = m.indexOf(prefix);
+    String s = at >= 0 ? m.substring(at + prefix.length()) : m;
+    int nl = s.indexOf('\n');
+    return (nl >= 0 ? s.substring(0, nl) : s).strip()
+        .replace("RunOptions.allowNulls(true)", "--allow-nulls");
   }
 }

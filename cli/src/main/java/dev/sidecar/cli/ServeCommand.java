@@ -16,6 +16,7 @@ import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -53,10 +54,8 @@ final class ServeCommand extends StoreCommand {
       description = "TCP address to bind. Default: ${DEFAULT-VALUE} (loopback only).")
   String host;
 
-  @Option(names = "--token", paramLabel = "TOKEN",
-      description = "Require 'authorization: Bearer TOKEN' on every call except health checks."
-          + " Default: $SIDECAR_TOKEN, else no authentication.")
-  String token;
+  @Mixin
+  TokenOptions tokenOptions;
 
   @Option(names = "--tls-cert", paramLabel = "FILE",
       description = "PEM certificate chain; serve TLS (with --tls-key). Default: plaintext.")
@@ -93,7 +92,7 @@ final class ServeCommand extends StoreCommand {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--tls-cert and --tls-key go together");
     }
-    String secret = token != null ? token : System.getenv("SIDECAR_TOKEN");
+    String secret = tokenOptions.resolve();
     Bundle bundle = load();
     ServerOptions options = ServerOptions.defaults();
     if (intraOpThreads != null) {
@@ -116,13 +115,13 @@ final class ServeCommand extends StoreCommand {
     if (where == null || where.socket == null) {
       boolean loopback = InetAddress.getByName(host).isLoopbackAddress();
       if (!loopback && secret == null) {
-        err.println("sidecar: warning: listening on " + host + " without --token: anyone who"
-            + " can reach this address can use the models");
+        err.println("sidecar: warning: listening on " + host + " without a token (--token-file,"
+            + " $" + TokenOptions.ENV + "): anyone who can reach this address can use the models");
         err.flush();
       }
     }
     ModelServer server = b.start();
-    Thread hook = new Thread(server::close, "sidecar-serve-shutdown");
+    Thread hook = new Thread(() -> stopOnSignal(server, out), "sidecar-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     out.println("serving " + bundle.tag() + " (" + bundle.digest() + ") on " + server.target());
     out.println("models (APIs): " + bundle.manifest().apis().stream().map(ApiSpec::name)
@@ -140,6 +139,18 @@ final class ServeCommand extends StoreCommand {
       // Already shutting down: the hook is running.
     }
     return 0;
+  }
+
+  /**
+   * The shutdown hook (SIGTERM, Ctrl-C): drains the server, then ends the JVM with status 0; a
+   * JVM that ends on a signal would exit 143 (128 + SIGTERM) although the stop was graceful.
+   */
+  private static void stopOnSignal(ModelServer server, PrintWriter out) {
+    server.close();
+    long[] n = server.acceptedAndAnswered();
+    out.println("stopped (requests accepted " + n[0] + ", answered with data " + n[1] + ")");
+    out.flush();
+    Runtime.getRuntime().halt(0);
   }
 
   private Bundle load() {

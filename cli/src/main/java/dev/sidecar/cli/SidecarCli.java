@@ -96,6 +96,11 @@ public final class SidecarCli implements Callable<Integer> {
     return msg == null ? e.getClass().getSimpleName() : msg.replace('\n', ' ').trim();
   }
 
+  /** Whether {@code --verbose} was given, before or after the subcommand of {@code spec}. */
+  static boolean verbose(CommandLine.Model.CommandSpec spec) {
+    return verbose(spec.root().commandLine().getParseResult());
+  }
+
   private static boolean verbose(ParseResult parsed) {
     for (ParseResult p = parsed; p != null; p = p.subcommand()) {
       if (p.hasMatchedOption("--verbose")) {

@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -35,9 +36,8 @@ final class StatsCommand implements Callable<Integer> {
       description = "Where the server listens: HOST:PORT, unix:///abs/path.sock.")
   String target;
 
-  @Option(names = "--token", paramLabel = "TOKEN",
-      description = "Bearer token, if the server wants one. Default: $SIDECAR_TOKEN.")
-  String token;
+  @Mixin
+  TokenOptions tokenOptions;
 
   @Option(names = "--tls-ca", paramLabel = "FILE",
       description = "Trust this PEM certificate and speak TLS. Default: plaintext.")
@@ -51,7 +51,7 @@ final class StatsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
-    String secret = token != null ? token : System.getenv("SIDECAR_TOKEN");
+    String secret = tokenOptions.resolve();
     ManagedChannel ch = SidecarChannels.forTarget(target, secret, tlsCa);
     StatsResponse s;
     try {

@@ -6,12 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.charset.StandardCharsets;
+import dev.sidecar.cli.Launcher.Result;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,40 +18,21 @@ import org.junit.jupiter.api.io.TempDir;
  * The packaged CLI through bin/sidecar, as a user runs it: $SIDECAR_HOME honoured, build then
  * inspect --json shows both iris APIs, export then import into a fresh home keeps the digest;
  * and the README's main job (build the iris bundle, then {@code sidecar run} it over iris.csv
- * with the default process sidecar) gives the expected predictions.
+ * with the default process sidecar) gives the expected predictions, twice in a row.
  */
 class LauncherIT {
-  static final Path LAUNCHER = Path.of("..", "bin", "sidecar").toAbsolutePath().normalize();
-  static final Path IRIS = Path.of("..", "examples", "iris").toAbsolutePath().normalize();
-  static final Path IRIS_YAML = IRIS.resolve("bundle.yaml");
+  static final Path IRIS = Launcher.IRIS;
+  static final Path IRIS_YAML = Launcher.IRIS_YAML;
 
   @TempDir
   Path tmp;
-
-  record Result(int code, String out, String err) {
-  }
 
   private Result sidecar(Path home, String... args) throws Exception {
     return sidecarWith("-Xmx256m", home, args);
   }
 
   private Result sidecarWith(String javaOpts, Path home, String... args) throws Exception {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(LAUNCHER.toString());
-    cmd.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(cmd);
-    pb.environment().put("SIDECAR_HOME", home.toString());
-    pb.environment().put("SIDECAR_JAVA_OPTS", javaOpts);
-    pb.redirectOutput(tmp.resolve("out.txt").toFile());
-    pb.redirectError(tmp.resolve("err.txt").toFile());
-    Process p = pb.start();
-    if (!p.waitFor(300, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("sidecar " + String.join(" ", args) + " did not finish");
-    }
-    return new Result(p.exitValue(),
-        Files.readString(tmp.resolve("out.txt"), StandardCharsets.UTF_8),
-        Files.readString(tmp.resolve("err.txt"), StandardCharsets.UTF_8));
+    return Launcher.run(tmp, home, javaOpts, args);
   }
 
   @Test
@@ -84,20 +64,20 @@ class LauncherIT {
         missing.err());
   }
 
-  @Test
-  void theReadmesMainJobScoresIrisThroughASidecarProcess() throws Exception {
-    Path home = tmp.resolve("home");
-    assertEquals(0, sidecar(home, "bundle", "build", IRIS_YAML.toString()).code());
-    Path out = tmp.resolve("iris-scored");
-    Result run = sidecarWith("-Xmx1g", home, "run", "iris_classifier:1.0.0", "--api", "classify",
+  /**
+   * The README's main job, as written there: {@code bundle build examples/iris/bundle.yaml}, then
+   * {@code run iris_classifier:1.0.0 ... --output-format csv --overwrite}; the run's result.
+   */
+  private Result readmesMainJob(Path home, Path out) throws Exception {
+    Result built = sidecar(home, "bundle", "build", IRIS_YAML.toString());
+    assertEquals(0, built.code(), "bundle build: " + built.err());
+    return sidecarWith("-Xmx1g", home, "run", "iris_classifier:1.0.0", "--api", "classify",
         "--input", IRIS.resolve("iris.csv").toString(), "--output", out.toString(),
         "--output-format", "csv", "--overwrite");
-    assertEquals(0, run.code(), run.err());
-    assertTrue(run.err().contains("scored 150 rows in"), run.err());
-    assertEquals(out.toString(), run.out().strip());
-    assertFalse(run.err().contains(" INFO "), "Spark's INFO logs reach the user:\n" + run.err());
+  }
 
-    // Spark keeps the partition order of the single input file: rows come out in input order.
+  /** The data lines of the CSV part files in {@code out}, in part order. */
+  private static List<String> scoredLines(Path out) throws Exception {
     List<String> lines = new ArrayList<>();
     try (var parts = Files.list(out)) {
       for (Path part : parts.filter(f -> f.getFileName().toString().endsWith(".csv")).sorted()
@@ -106,6 +86,20 @@ class LauncherIT {
         lines.addAll(l.subList(1, l.size()));
       }
     }
+    return lines;
+  }
+
+  @Test
+  void theReadmesMainJobScoresIrisThroughASidecarProcess() throws Exception {
+    Path out = tmp.resolve("iris-scored");
+    Result run = readmesMainJob(tmp.resolve("home"), out);
+    assertEquals(0, run.code(), run.err());
+    assertTrue(run.err().contains("scored 150 rows in"), run.err());
+    assertEquals(out.toString(), run.out().strip());
+    assertFalse(run.err().contains(" INFO "), "Spark's INFO logs reach the user:\n" + run.err());
+
+    // Spark keeps the partition order of the single input file: rows come out in input order.
+    List<String> lines = scoredLines(out);
     List<String> expected = Files.readAllLines(IRIS.resolve("expected_predictions.csv"));
     String[] species = {"setosa", "versicolor", "virginica"};
     assertEquals(150, lines.size());
@@ -115,6 +109,24 @@ class LauncherIT {
       assertEquals(species[Integer.parseInt(want[0])], got[5], "row " + (i + 1) + " label");
       float p0 = Float.parseFloat(got[6].replace("\"", "").replace("[", "").split(",")[0]);
       assertEquals(Float.parseFloat(want[1]), p0, 1e-5, "row " + (i + 1) + " p_setosa");
+    }
+  }
+
+  /** The README's commands can be run again: building the same bundle twice is a no-op. */
+  @Test
+  void theReadmesMainJobRunsTwiceInARowInTheSameHome() throws Exception {
+    Path home = tmp.resolve("home");
+    Path out = tmp.resolve("iris-scored");
+    Result first = readmesMainJob(home, out);
+    assertEquals(0, first.code(), first.err());
+    List<String> firstLines = scoredLines(out);
+    Result second = readmesMainJob(home, out);
+    assertEquals(0, second.code(), second.err());
+    assertEquals(150, firstLines.size());
+    assertEquals(firstLines, scoredLines(out));
+    try (var siblings = Files.list(tmp)) {
+      assertEquals(List.of("err.txt", "home", "iris-scored", "out.txt"), siblings
+          .map(p -> p.getFileName().toString()).sorted().toList(), "nothing else is left");
     }
   }
 }

@@ -1,24 +1,30 @@
 package dev.sidecar.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sidecar.bundle.BundleBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code sidecar run} on an embedded Spark: iris.csv scored by the iris bundle equals the expected
- * predictions (Parquet output), CSV output carries arrays as JSON text, and a schema problem is
- * a one-line error with exit code 1.
+ * predictions (Parquet output), CSV output carries arrays as JSON text, --allow-nulls gives null
+ * outputs, and failures (a schema problem, a null, an unwritable output) are one-line errors
+ * with exit code 1 that leave no output behind.
  */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
 class RunCommandTest {
   static final Path IRIS = Path.of("..", "examples", "iris").toAbsolutePath().normalize();
   static final String[] SPECIES = {"setosa", "versicolor", "virginica"};
@@ -108,6 +114,103 @@ class RunCommandTest {
     assertEquals(1, r.code());
     assertTrue(r.err().contains("missing column 'petal_width'"), r.err());
     assertTrue(r.err().lines().count() <= 2, r.err());
+  }
+
+  /** iris.csv's header and first rows, the second with no sepal_width. */
+  private static Path csvWithANull(String name) throws Exception {
+    Path csv = tmp.resolve(name);
+    List<String> iris = Files.readAllLines(IRIS.resolve("iris.csv"));
+    Files.write(csv, List.of(iris.get(0), iris.get(1), "5.1,,1.4,0.2,setosa", iris.get(2)));
+    return csv;
+  }
+
+  /** The entries of {@code dir}, hidden ones included. */
+  private static List<String> entries(Path dir) throws Exception {
+    try (var s = Files.list(dir)) {
+      return s.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+
+  @Test
+  void aNullInputIsOneLineNamingTheColumnAndAllowNullsAndLeavesNoOutput() throws Exception {
+    Path csv = csvWithANull("nulls.csv");
+    Path parent = Files.createDirectories(tmp.resolve("null-run"));
+    // Parents the run creates go too when it fails.
+    Path out = parent.resolve("new/deeper/out");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+        csv.toString(), "--output", out.toString(), "--output-format", "csv",
+        "--sidecar-mode", "in-process");
+    assertEquals(1, r.code(), r.err());
+    assertEquals(1, r.err().lines().count(), r.err());
+    assertTrue(r.err().startsWith("sidecar: column 'sepal_width' is null"), r.err());
+    assertTrue(r.err().contains("--allow-nulls"), r.err());
+    assertFalse(r.err().contains("RunOptions"), r.err());
+    assertEquals(List.of(), entries(parent), "a failed run leaves nothing behind");
+
+    // The same run with --allow-nulls: that row gets null outputs, the others are scored.
+    r = run("run", archive.toString(), "--api", "classify", "--input", csv.toString(),
+        "--output", out.toString(), "--output-format", "csv", "--sidecar-mode", "in-process",
+        "--allow-nulls");
+    assertEquals(0, r.code(), r.err());
+    List<String> lines = new ArrayList<>();
+    for (String f : entries(out)) {
+      if (f.endsWith(".csv")) {
+        List<String> l = Files.readAllLines(out.resolve(f));
+        lines.addAll(l.subList(1, l.size()));
+      }
+    }
+    assertEquals(3, lines.size(), lines.toString());
+    assertTrue(lines.contains("5.1,,1.4,0.2,setosa,,"), lines.toString());
+    assertTrue(lines.stream().filter(l -> l.contains(",setosa,setosa,")).count() == 2,
+        lines.toString());
+    assertEquals(List.of("new"), entries(parent), "no staging directory is left");
+    assertEquals(List.of("out"), entries(out.getParent()));
+  }
+
+  @Test
+  void aFailedRunKeepsTheExistingOutputEvenWithOverwrite() throws Exception {
+    Path csv = csvWithANull("nulls-2.csv");
+    Path out = Files.createDirectories(tmp.resolve("kept/out"));
+    Files.writeString(out.resolve("mine.txt"), "the user's");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+        csv.toString(), "--output", out.toString(), "--sidecar-mode", "in-process",
+        "--overwrite");
+    assertEquals(1, r.code(), r.err());
+    assertEquals(List.of("mine.txt"), entries(out));
+    assertEquals(List.of("out"), entries(out.getParent()));
+  }
+
+  @Test
+  void overwriteTwiceReplacesTheOutputEachTime() throws Exception {
+    Path out = tmp.resolve("twice/out");
+    for (int i = 0; i < 2; i++) {
+      BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+          IRIS.resolve("iris.csv").toString(), "--output", out.toString(), "--output-format",
+          "csv", "--sidecar-mode", "in-process", "--overwrite");
+      assertEquals(0, r.code(), "run " + (i + 1) + ": " + r.err());
+      long rows = 0;
+      for (String f : entries(out)) {
+        if (f.endsWith(".csv")) {
+          rows += Files.readAllLines(out.resolve(f)).size() - 1;
+        }
+      }
+      assertEquals(150, rows, "run " + (i + 1));
+      assertEquals(List.of("out"), entries(out.getParent()), "run " + (i + 1));
+    }
+  }
+
+  @Test
+  void anUnwritableOutputIsOneLineNamingThePath() throws Exception {
+    // Even root cannot make a directory in /proc.
+    assumeTrue(Files.isDirectory(Path.of("/proc/self")), "needs Linux /proc");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify", "--input",
+        IRIS.resolve("iris.csv").toString(), "--output", "/proc/sidecar-out",
+        "--sidecar-mode", "in-process");
+    assertEquals(1, r.code(), r.err());
+    assertEquals(1, r.err().lines().count(), r.err());
+    assertTrue(r.err().startsWith("sidecar: cannot write the output /proc/sidecar-out: "),
+        r.err());
+    assertFalse(Files.exists(Path.of("/proc/sidecar-out")));
   }
 
   @Test

@@ -16,14 +16,19 @@ import dev.sidecar.tensor.RawCodec;
 import io.grpc.ManagedChannel;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** {@code sidecar serve} and {@code sidecar stats} through picocli, on a real store and server. */
+/**
+ * {@code sidecar serve} and {@code sidecar stats} through picocli, on a real store and server;
+ * serve reads its token from a file, stats takes it from a file and from {@code --token}.
+ */
 class ServeAndStatsCommandTest {
   @TempDir
   Path tmp;
@@ -34,6 +39,9 @@ class ServeAndStatsCommandTest {
     assertEquals(0, BundleCliTest.run("bundle", "build", BundleCliTest.IRIS_YAML.toString(),
         "--home", home).code());
 
+    Path tokenFile = tmp.resolve("token");
+    Files.writeString(tokenFile, "tok\n");
+    Files.setPosixFilePermissions(tokenFile, PosixFilePermissions.fromString("rw-------"));
     AtomicReference<String> statsTable = new AtomicReference<>();
     AtomicReference<String> statsJson = new AtomicReference<>();
     AtomicReference<ModelInferResponse> answer = new AtomicReference<>();
@@ -59,7 +67,7 @@ class ServeAndStatsCommandTest {
           ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
         BundleCliTest.Run t = BundleCliTest.run("stats", "--target", server.target(),
-            "--token", "tok");
+            "--token-file", tokenFile.toString());
         statsTable.set(t.code() + "\n" + t.out() + t.err());
         BundleCliTest.Run j = BundleCliTest.run("stats", "--target", server.target(),
             "--token", "tok", "--json");
@@ -74,7 +82,7 @@ class ServeAndStatsCommandTest {
     serve.setOut(new PrintWriter(out, true));
     serve.setErr(new PrintWriter(new StringWriter(), true));
     int code = serve.execute("iris_classifier:latest", "--home", home, "--port", "0",
-        "--token", "tok");
+        "--token-file", tokenFile.toString());
     assertEquals(0, code, out.toString());
     assertTrue(out.toString().matches("(?s)serving iris_classifier:1\\.0\\.0 \\(sha256:[0-9a-f]+\\)"
         + " on 127\\.0\\.0\\.1:\\d+\n.*"), out.toString());
