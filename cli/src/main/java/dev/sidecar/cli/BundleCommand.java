@@ -312,25 +312,30 @@ final class BundleCommand implements Callable<Integer> {
   /** {@code bundle verify}. */
   @Command(name = "verify", mixinStandardHelpOptions = true,
       description = "Read a bundle archive completely and check the manifest and every file's"
-          + " size and SHA-256.")
+          + " size and SHA-256; for a store tag, also hash the cached unpacked copy in full and"
+          + " unpack it again if it was damaged.")
   static final class Verify extends StoreCommand {
     @Parameters(index = "0", paramLabel = "TAG|FILE", description = "A store tag or a .bundle file.")
     String target;
 
     @Override
     public Integer call() {
-      BundleStore store = store();
-      Path archive = store.locateArchive(target);
-      BundleInfo info = BundleArchive.inspect(archive);
-      if (!BundleStore.looksLikePath(target)) {
-        BundleInfo stored = store.resolve(target);
-        if (!stored.digest().equals(info.digest())) {
-          throw new BundleException(archive + ": digest " + info.digest()
-              + " differs from the stored manifest's " + stored.digest());
-        }
+      if (BundleStore.looksLikePath(target)) {
+        BundleInfo info = BundleArchive.inspect(store().locateArchive(target));
+        say("ok " + info.tag() + " " + info.digest() + " ("
+            + info.manifest().files().size() + " files verified)");
+        return 0;
       }
+      BundleStore.Verification v = store().verify(target);
+      BundleInfo info = v.info();
+      String cache = switch (v.cachedCopy()) {
+        case NONE -> "";
+        case OK -> "; cached copy ok";
+        case REPAIRED -> "; cached copy was damaged (" + v.damage() + ") and has been unpacked"
+            + " again";
+      };
       say("ok " + info.tag() + " " + info.digest() + " ("
-          + info.manifest().files().size() + " files verified)");
+          + info.manifest().files().size() + " files verified" + cache + ")");
       return 0;
     }
   }

@@ -1,11 +1,13 @@
 package dev.sidecar.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.sidecar.bundle.BundleStore;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -107,6 +109,26 @@ class BundleCliTest {
         home("b")).out());
     assertEquals(1, listed.size());
     assertEquals(digest, listed.get(0).get("digest").asText());
+  }
+
+  @Test
+  void verifyHashesTheCachedCopyAndRepairsAnEditThatKeptSizeAndTime() throws Exception {
+    ok("bundle", "build", IRIS_YAML.toString(), "--home", home("v"));
+    BundleStore store = BundleStore.open(Path.of(home("v")));
+    Path model = store.load("iris_classifier:1.0.0").root().resolve("iris_classifier.onnx");
+    byte[] original = Files.readAllBytes(model);
+    byte[] edited = original.clone();
+    edited[edited.length - 5] ^= 0x01;
+    var mtime = Files.getLastModifiedTime(model);
+    Files.write(model, edited);
+    Files.setLastModifiedTime(model, mtime);
+
+    Run verify = ok("bundle", "verify", "iris_classifier:1.0.0", "--home", home("v"));
+    assertTrue(verify.out().contains("cached copy was damaged"), verify.out());
+    assertTrue(verify.out().contains("iris_classifier.onnx"), verify.out());
+    assertArrayEquals(original, Files.readAllBytes(model));
+    Run again = ok("bundle", "verify", "iris_classifier:1.0.0", "--home", home("v"));
+    assertTrue(again.out().contains("cached copy ok"), again.out());
   }
 
   @Test
