@@ -3,6 +3,7 @@ package dev.sidecar.spark;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.spark.internal.ExecutorBundles;
+import dev.sidecar.spark.internal.SidecarCache;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.util.Iterator;
@@ -21,7 +22,8 @@ import org.apache.spark.sql.types.StructType;
 /**
  * A task that reports, from inside an executor, what that executor's sidecar registry and bundle
  * cache hold: the sidecar's own Stats (instance id, pid, rows served, streams), how many sidecars
- * the registry started, and how many times this JVM unpacked the bundle. Starts nothing.
+ * the registry started, how many times this JVM unpacked the bundle, where its sidecar cache is
+ * and its first Spark local directory. Starts nothing.
  */
 public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
   private static final long serialVersionUID = 1L;
@@ -34,7 +36,9 @@ public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
       .add("starts", DataTypes.IntegerType)
       .add("unpacks", DataTypes.IntegerType)
       .add("jvm_pid", DataTypes.LongType)
-      .add("fetches", DataTypes.IntegerType);
+      .add("fetches", DataTypes.IntegerType)
+      .add("cache_root", DataTypes.StringType)
+      .add("local_dir", DataTypes.StringType);
 
   private final SidecarKey key;
 
@@ -58,6 +62,8 @@ public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
         stats.map(StatsResponse::getPid).orElse(-1L), rows,
         stats.map(StatsResponse::getStreamsOpened).orElse(-1L),
         SidecarRegistry.get().starts(key), ExecutorBundles.unpacks(key.bundleDigest()),
-        ProcessHandle.current().pid(), ExecutorBundles.fetches())).iterator();
+        ProcessHandle.current().pid(), ExecutorBundles.fetches(), SidecarCache.root().toString(),
+        SparkEnv.get().blockManager().diskBlockManager().localDirs()[0].getAbsolutePath()))
+        .iterator();
   }
 }

@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarKey;
 import java.io.File;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -23,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * A real multi-process cluster ({@code local-cluster[2,1,1024]}: two executor JVMs): two jobs in
  * a row; each executor's sidecar (one process per executor) serves both, as its own Stats
- * counters show, and the bundle is unpacked once.
+ * counters show, and each executor unpacks the bundle once, into its own private cache in its
+ * Spark local directory.
  */
 class LocalClusterIT {
   private static final long N = 40_000;
@@ -36,14 +39,13 @@ class LocalClusterIT {
     String home = System.getenv("SPARK_HOME");
     assertTrue(home != null, "SPARK_HOME must be set (failsafe sets it)");
     List<Path> dirs = TestClasspath.prepareSparkHome(Path.of(home));
-    Path cache = Files.createDirectories(Path.of("target", "tmp",
-        "cluster-cache-" + System.nanoTime()).toAbsolutePath());
     bundle = TestBundles.kinds("kinds_cluster", "1.0.0");
     key = new SidecarKey(bundle.digest(), SidecarMode.PROCESS);
     spark = TestSpark.builder("local-cluster[2,1,1024]", "LocalClusterIT")
         .config("spark.executor.extraClassPath",
             dirs.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)))
-        .config("spark.executor.extraJavaOptions", "-Dsidecar.cache.dir=" + cache)
+        // No sidecar.cache.dir and no sidecar home: each executor's own default location.
+        .config("spark.executorEnv.SIDECAR_HOME", "")
         .getOrCreate();
   }
 
@@ -76,7 +78,7 @@ class LocalClusterIT {
   }
 
   @Test
-  void twoJobsShareOneSidecarPerExecutorAndOneUnpack() {
+  void twoJobsShareOneSidecarPerExecutorAndOneUnpack() throws IOException {
     scoreAndCheck(0);
     Map<String, Row> afterFirst = probe();
     scoreAndCheck(N);
@@ -97,7 +99,11 @@ class LocalClusterIT {
       assertTrue(two.getLong(3) > one.getLong(3),
           "executor " + executor + "'s sidecar served rows of job 2 too");
       assertTrue(two.getLong(4) >= 2, "streams from both jobs");
-      assertTrue(two.getInt(6) <= 1, "executor " + executor + " unpacked at most once");
+      assertEquals(1, two.getInt(6), "executor " + executor + " unpacked once, in its own cache");
+      assertEquals(Path.of(two.getString(10), "sidecar").toString(), two.getString(9),
+          "executor " + executor + "'s cache is in its Spark local directory");
+      assertEquals("rwx------", PosixFilePermissions.toString(
+          Files.getPosixFilePermissions(Path.of(two.getString(9)))), two.getString(9));
       assertTrue(two.getInt(8) <= 1, "executor " + executor + " copied the archive at most once");
       assertEquals(one.getInt(8), two.getInt(8), "job 2 copied nothing on executor " + executor);
       firstRows += one.getLong(3);
@@ -108,6 +114,6 @@ class LocalClusterIT {
         "two executors, two sidecars");
     assertEquals(N, firstRows, "the sidecars' own counters add up to job 1's rows");
     assertEquals(2 * N, secondRows, "and to both jobs' rows after job 2");
-    assertEquals(1, unpacks, "the bundle was unpacked once on this machine's shared cache");
+    assertEquals(2, unpacks, "the bundle was unpacked once per executor, in its private cache");
   }
 }

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.spark.RunOptions.SidecarMode;
-import dev.sidecar.spark.internal.ExecutorBundles;
+import dev.sidecar.spark.internal.SidecarCache;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.io.IOException;
@@ -81,7 +81,7 @@ class SidecarProcessIT {
   @Test
   void aSidecarsScratchFilesGoAwayWithItEvenWhenItIsKilled() throws Exception {
     long sidecarPid = scoreAndGetSidecarPid(TestBundles.kinds("kinds_scratch", "1.0.0"));
-    Path scratchRoot = ExecutorBundles.cacheRoot().resolve("sidecar-scratch");
+    Path scratchRoot = SidecarCache.root().resolve("sidecar-scratch");
     List<Path> mine = scratchDirs(scratchRoot);
     assertTrue(!mine.isEmpty(), "a scratch directory per running sidecar under " + scratchRoot);
     for (Path d : mine) {
@@ -90,7 +90,7 @@ class SidecarProcessIT {
             d + " holds ONNX Runtime's libraries: they should come from the shared native dir");
       }
     }
-    assertTrue(Files.isDirectory(ExecutorBundles.cacheRoot().resolve("onnxruntime-native")));
+    assertTrue(Files.isDirectory(SidecarCache.root().resolve("onnxruntime-native")));
 
     ProcessHandle sidecar = ProcessHandle.of(sidecarPid).orElseThrow();
     sidecar.destroyForcibly();
@@ -123,7 +123,7 @@ class SidecarProcessIT {
     assertTrue(cp.size() < 120, cp.size() + " entries, the executor has "
         + System.getProperty("java.class.path").split(java.io.File.pathSeparator).length);
 
-    Path logs = Path.of(System.getProperty("java.io.tmpdir"), "sidecar-logs");
+    Path logs = SidecarCache.root().resolve("logs");
     String self = "-" + ProcessHandle.current().pid() + "-";
     String shortDigest = kinds.digest().replace("sha256:", "").substring(0, 12);
     List<Path> mine;

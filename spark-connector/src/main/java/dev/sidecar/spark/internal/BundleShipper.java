@@ -1,15 +1,15 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Stream;
 import org.apache.spark.SparkContext;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerApplicationEnd;
@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * Driver side of bundle distribution: adds a bundle's archive to Spark's file distribution
  * once per application, under {@code <name>-<digest12>.bundle}, so every executor fetches it at
  * most once however many jobs and {@code runSpark} calls use it. The archive is linked (or
- * copied) into a temporary directory that is removed when the application ends or the JVM exits.
+ * copied) into a new 0700 temporary directory that is removed when the application ends or the
+ * JVM exits.
  */
 public final class BundleShipper {
   private static final Logger LOG = LoggerFactory.getLogger(BundleShipper.class);
@@ -52,6 +53,7 @@ public final class BundleShipper {
           Files.createLink(staged, archive.toAbsolutePath());
         } catch (IOException | UnsupportedOperationException | SecurityException e) {
           Files.copy(archive, staged, StandardCopyOption.REPLACE_EXISTING);
+          PrivateFiles.restrict(staged, false);
         }
       }
     } catch (FileAlreadyExistsException e) {
@@ -80,14 +82,16 @@ public final class BundleShipper {
   private static Path stagingDir(SparkContext sc) {
     return STAGING.computeIfAbsent(sc.applicationId(), id -> {
       try {
-        Path dir = Files.createTempDirectory("sidecar-ship-");
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir),
+        Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")),
+            "sidecar-ship-", PrivateFiles.dirAttribute());
+        PrivateFiles.restrict(dir, true);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> FileTrees.deleteQuietly(dir),
             "sidecar-ship-cleanup"));
         sc.addSparkListener(new SparkListener() {
           @Override
           public void onApplicationEnd(SparkListenerApplicationEnd end) {
             STAGING.remove(id);
-            deleteTree(dir);
+            FileTrees.deleteQuietly(dir);
           }
         });
         return dir;
@@ -95,23 +99,5 @@ public final class BundleShipper {
         throw new UncheckedIOException("cannot create a staging directory for bundle archives", e);
       }
     });
-  }
-
-  static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> paths = Files.walk(dir)) {
-      paths.sorted(Comparator.reverseOrder()).forEach(p -> {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          LOG.debug("cannot delete {}", p, e);
-        }
-      });
-    } catch (IOException | java.io.UncheckedIOException e) {
-      // Files.walk reports what it meets while walking (an entry gone meanwhile) unchecked.
-      LOG.debug("cannot clean {}", dir, e);
-    }
   }
 }

@@ -2,55 +2,43 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkFiles;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Executor side of bundle distribution: finds the archive Spark shipped for a plan and unpacks it
- * once into this machine's cache ({@code ${java.io.tmpdir}/sidecar-cache}, or the system property
- * {@code sidecar.cache.dir}); the unpack is shared by processes through the bundle module's file
- * lock and by tasks of this JVM through a map keyed by digest.
+ * into the {@linkplain SidecarCache cache} once per cache; the unpack is shared by processes
+ * through the bundle module's file lock. Every sidecar start goes through
+ * {@link BundleArchive#unpackCached}, which checks the cached copy before it is served again.
  */
 public final class ExecutorBundles {
-  /** System property naming the executor-local directory bundles are unpacked into. */
-  public static final String CACHE_DIR_PROPERTY = "sidecar.cache.dir";
-
-  private static final Map<String, Bundle> LOADED = new ConcurrentHashMap<>();
+  private static final Logger LOG = LoggerFactory.getLogger(ExecutorBundles.class);
   private static final Map<String, AtomicInteger> UNPACKS = new ConcurrentHashMap<>();
   private static final AtomicInteger FETCHES = new AtomicInteger();
 
   private ExecutorBundles() {
   }
 
-  /** The unpacked, verified bundle of {@code plan}, unpacking it on first use in this JVM. */
+  /** The unpacked, verified bundle of {@code plan}, unpacking it when the cache lacks it. */
   static Bundle bundle(ScoringPlan plan) {
-    Bundle known = LOADED.get(plan.bundleDigest());
-    if (known != null && Files.isDirectory(known.root())) {
-      return known;
-    }
-    synchronized (ExecutorBundles.class) {
-      known = LOADED.get(plan.bundleDigest());
-      if (known != null && Files.isDirectory(known.root())) {
-        return known;
-      }
-      Bundle b = unpack(plan);
-      LOADED.put(plan.bundleDigest(), b);
-      return b;
-    }
-  }
-
-  private static Bundle unpack(ScoringPlan plan) {
+    Path cache = SidecarCache.root();
     Path archive = Path.of(SparkFiles.get(plan.shippedFileName()));
     if (!Files.isRegularFile(archive)) {
-      archive = fetchFromDriver(plan);
+      archive = fetchFromDriver(plan, cache);
     }
-    var result = BundleArchive.unpackCached(archive, cacheRoot());
+    var result = BundleArchive.unpackCached(archive, cache);
     Bundle b = result.bundle();
     if (!b.digest().equals(plan.bundleDigest())) {
       throw new SidecarSparkException("the archive shipped as " + plan.shippedFileName()
@@ -65,18 +53,23 @@ public final class ExecutorBundles {
   /**
    * Fetches the archive from the driver's file server into the cache when Spark did not place
    * it among this task's files (Spark 4 runs a session's queries with the session's own file
-   * set, which does not include files added to the context outside it). Once per machine.
+   * set, which does not include files added to the context outside it). Once per cache.
    */
-  private static Path fetchFromDriver(ScoringPlan plan) {
-    Path dir = cacheRoot().resolve("archives");
-    Path target = dir.resolve(plan.shippedFileName());
-    if (Files.isRegularFile(target)) {
-      return target;
-    }
+  private static Path fetchFromDriver(ScoringPlan plan, Path cache) {
     String uri = plan.shippedUri();
     try {
-      Files.createDirectories(dir);
-      Path tmp = Files.createTempFile(dir, plan.shippedFileName(), ".part");
+      Path dir = PrivateFiles.directory(cache.resolve("archives"));
+      Path target = dir.resolve(plan.shippedFileName());
+      if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+        try {
+          PrivateFiles.checkOwned(target, false);
+          return target;
+        } catch (IOException e) {
+          LOG.warn("fetching {} again: {}", target, e.getMessage());
+          FileTrees.deleteRecursively(target);
+        }
+      }
+      Path tmp = PrivateFiles.tempFile(dir, plan.shippedFileName(), ".part");
       try {
         if (uri.startsWith("file:")) {
           Files.copy(Path.of(java.net.URI.create(uri)), tmp,
@@ -108,13 +101,6 @@ public final class ExecutorBundles {
           + plan.shippedFileName() + ") is not among this task's files and cannot be fetched"
           + " from the driver at " + uri + ": " + e, e);
     }
-  }
-
-  /** Where bundles are unpacked on this machine. */
-  public static Path cacheRoot() {
-    String dir = System.getProperty(CACHE_DIR_PROPERTY);
-    return dir != null ? Path.of(dir)
-        : Path.of(System.getProperty("java.io.tmpdir"), "sidecar-cache");
   }
 
   /** How many archives this JVM fetched from the driver itself (see {@link #fetchFromDriver}). */

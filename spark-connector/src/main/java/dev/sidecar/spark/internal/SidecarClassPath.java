@@ -1,6 +1,7 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.server.SidecarMain;
 import dev.sidecar.server.internal.StderrLoggerProvider;
@@ -83,14 +84,15 @@ final class SidecarClassPath {
   }
 
   /**
-   * Writes, under {@code scratch}, a class path directory whose services file makes SLF4J in the
-   * sidecar use {@link StderrLoggerProvider}; put it before {@link #get()}.
+   * Writes, under {@code scratch}, a private (0700 directories, 0600 file) class path directory
+   * whose services file makes SLF4J in the sidecar use {@link StderrLoggerProvider}; put it
+   * before {@link #get()}.
    */
   static Path loggingDir(Path scratch) throws IOException {
     Path dir = scratch.resolve("sidecar-logging");
-    Path services = Files.createDirectories(dir.resolve("META-INF/services"));
-    Files.writeString(services.resolve(SLF4JServiceProvider.class.getName()),
-        StderrLoggerProvider.class.getName() + "\n", StandardCharsets.UTF_8);
+    Path services = PrivateFiles.directory(dir.resolve("META-INF/services"));
+    PrivateFiles.write(services.resolve(SLF4JServiceProvider.class.getName()),
+        (StderrLoggerProvider.class.getName() + "\n").getBytes(StandardCharsets.UTF_8));
     return dir;
   }
 

@@ -1,6 +1,8 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.server.SidecarMain;
@@ -32,8 +34,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A sidecar in its own JVM: {@code java <opts> -cp <cp> dev.sidecar.server.SidecarMain
  * --bundle-dir D --socket S --parent-pid P}, ready once it prints {@code SIDECAR READY <target>}.
- * Its stderr goes to a log file whose tail every failure message quotes. Listens on a Unix
- * socket under {@code /tmp}, or on loopback TCP where Netty's epoll transport is unavailable.
+ * Its stderr goes to a 0600 log file in the {@linkplain SidecarCache cache} whose tail every
+ * failure message quotes. Listens on a 0600 Unix socket in its 0700 scratch directory (see
+ * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable.
  * Public only so the benchmarks can time a start exactly as an executor makes it.
  */
 public final class SidecarProcess implements SidecarHandle {
@@ -66,14 +69,7 @@ public final class SidecarProcess implements SidecarHandle {
     long self = ProcessHandle.current().pid();
     int n = COUNTER.incrementAndGet();
     String shortDigest = BundleFiles.shortDigest(bundle.digest());
-    Path log;
-    try {
-      Path dir = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "sidecar-logs"));
-      log = dir.resolve("sidecar-" + shortDigest + "-" + self + "-" + n + ".log");
-      Files.deleteIfExists(log);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create the sidecar log directory", e);
-    }
+    Path log = newLog("sidecar-" + shortDigest + "-" + self + "-" + n + ".log");
     Path scratch = SidecarScratch.create(self, n);
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -87,7 +83,7 @@ public final class SidecarProcess implements SidecarHandle {
     try {
       cmd.add(SidecarClassPath.loggingDir(scratch) + File.pathSeparator + SidecarClassPath.get());
     } catch (IOException e) {
-      BundleShipper.deleteTree(scratch);
+      FileTrees.deleteQuietly(scratch);
       throw new UncheckedIOException("cannot write the sidecar's logging set-up in " + scratch, e);
     }
     cmd.add(SidecarMain.class.getName());
@@ -95,7 +91,13 @@ public final class SidecarProcess implements SidecarHandle {
     cmd.add(bundle.root().toString());
     Path socket = null;
     if (unixSocketsAvailable()) {
-      socket = Path.of("/tmp", "sidecar-" + self + "-" + shortDigest.substring(0, 8) + "-" + n + ".sock");
+      try {
+        socket = SidecarScratch.socket(scratch);
+      } catch (IOException e) {
+        FileTrees.deleteQuietly(scratch);
+        throw new UncheckedIOException("cannot create a private directory for the sidecar's"
+            + " socket", e);
+      }
       cmd.add("--socket");
       cmd.add(socket.toString());
     } else {
@@ -113,23 +115,23 @@ public final class SidecarProcess implements SidecarHandle {
     cmd.add(Integer.toString(server.maxQueuedRows()));
     cmd.add("--intra-op-threads");
     cmd.add(Integer.toString(server.intraOpThreads()));
+    // The sidecar's own files: its scratch directory and the socket's, if that is elsewhere.
+    List<Path> owned = socket == null || socket.startsWith(scratch) ? List.of(scratch)
+        : List.of(scratch, socket.getParent());
     Process process;
     try {
-      if (socket != null) {
-        Files.deleteIfExists(socket);
-      }
       process = new ProcessBuilder(cmd)
           .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
           .start();
     } catch (IOException e) {
-      BundleShipper.deleteTree(scratch);
+      owned.forEach(FileTrees::deleteQuietly);
       throw new SidecarSparkException("cannot launch the sidecar for bundle " + bundle.tag()
           + " (" + String.join(" ", cmd.subList(0, 1)) + "): " + e.getMessage());
     }
     // Whatever ends the sidecar (close, a crash, a kill), its scratch files go with it.
     CompletableFuture<Void> scratchGone =
-        process.onExit().thenRun(() -> BundleShipper.deleteTree(scratch));
+        process.onExit().thenRun(() -> owned.forEach(FileTrees::deleteQuietly));
     CompletableFuture<String> ready = new CompletableFuture<>();
     Thread reader = new Thread(() -> readStdout(process, log, ready),
         "sidecar-stdout-" + process.pid());
@@ -153,8 +155,30 @@ public final class SidecarProcess implements SidecarHandle {
       throw new SidecarSparkException("interrupted while starting the sidecar for bundle "
           + bundle.tag());
     }
+    if (socket != null) {
+      try {
+        // Bound with the sidecar's umask; only this user may connect (its directory is 0700 too).
+        PrivateFiles.restrict(socket, false);
+      } catch (IOException e) {
+        LOG.warn("cannot make {} 0600 (its directory is 0700): {}", socket, e.toString());
+      }
+    }
     LOG.info("sidecar for {} started: pid {} at {} (log {})", bundle.tag(), process.pid(), target, log);
     return new SidecarProcess(process, target, log, socket, scratchGone);
+  }
+
+  /** A new, empty 0600 log file {@code name} in the cache's {@code logs} directory. */
+  private static Path newLog(String name) {
+    try {
+      Path log = SidecarCache.dir("logs").resolve(name);
+      Files.deleteIfExists(log);
+      Files.createFile(log, PrivateFiles.fileAttribute());
+      PrivateFiles.restrict(log, false);
+      return log;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create the sidecar's log file " + name + ": "
+          + e.getMessage(), e);
+    }
   }
 
   /** Forwards stdout to the log, completing {@code ready} with the target of the ready line. */

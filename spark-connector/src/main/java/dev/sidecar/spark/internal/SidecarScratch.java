@@ -1,56 +1,88 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.internal.Digests;
+import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.URL;
-import java.net.URLConnection;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The files a sidecar process needs besides its bundle, kept where they are cleaned up:
+ * The files a sidecar process needs besides its bundle, kept in the {@linkplain SidecarCache
+ * cache} where they are private and cleaned up:
  *
  * <ul>
  *   <li>a scratch directory per sidecar, its {@code java.io.tmpdir}, deleted when the sidecar
- *       exits (and, if its executor died first, by the next executor on the machine that starts
- *       a sidecar). ONNX Runtime unpacks its native libraries into the temporary directory and a
- *       JVM ended by a signal never deletes them: without this, every sidecar start would leave
- *       about 22 MB in {@code /tmp}.
- *   <li>ONNX Runtime's native libraries, unpacked once per machine into the sidecar cache and
- *       handed to each sidecar as {@code onnxruntime.native.path}, so no start unpacks them
- *       again.
+ *       exits (and, if its executor died first, by the next executor of this cache that starts
+ *       a sidecar). It holds the sidecar's logging set-up and its Unix socket. ONNX Runtime
+ *       unpacks its native libraries into the temporary directory when not told where they are,
+ *       and a JVM ended by a signal never deletes them: without this, every sidecar start would
+ *       leave about 22 MB in {@code /tmp}.
+ *   <li>ONNX Runtime's native libraries, unpacked once per cache and handed to each sidecar as
+ *       {@code onnxruntime.native.path}, so no start unpacks them again. A sidecar loads them,
+ *       so they are never taken on trust: the directory is named after the SHA-256 of the
+ *       class path's libraries (read once per JVM), and a copy is used only when it is the
+ *       user's own, writable by nobody else, and byte for byte those libraries. Anything else
+ *       found there is moved aside and unpacked again.
  * </ul>
  */
 final class SidecarScratch {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarScratch.class);
-  private static volatile Path nativeDir;
-  private static volatile boolean nativeTried;
+  /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
+  static final int MAX_SOCKET_PATH_BYTES = 107;
+  /** The verified native library directory of each cache root this JVM has used. */
+  private static final Map<Path, Path> NATIVE_DIRS = new ConcurrentHashMap<>();
+  private static NativeLibs classPathLibs;
+  private static boolean classPathLibsRead;
 
   private SidecarScratch() {
   }
 
-  /** A new scratch directory for sidecar {@code n} of this JVM; stale ones are removed first. */
+  /** A new scratch directory (0700) for sidecar {@code n} of this JVM; stale ones go first. */
   static Path create(long selfPid, int n) {
-    Path root = ExecutorBundles.cacheRoot().resolve("sidecar-scratch");
+    Path root = SidecarCache.root().resolve("sidecar-scratch");
     try {
-      Files.createDirectories(root);
+      PrivateFiles.directory(root);
       sweep(root);
       Path dir = root.resolve(selfPid + "-" + n);
-      BundleShipper.deleteTree(dir);
-      return Files.createDirectories(dir);
+      FileTrees.deleteRecursively(dir);
+      return PrivateFiles.directory(dir);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot create a scratch directory under " + root, e);
+      throw new UncheckedIOException("cannot create a private scratch directory under " + root
+          + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Where the sidecar with this scratch directory listens: {@code sidecar.sock} in it, or, when
+   * that path is too long for a Unix socket (deep Spark local directories), in a new 0700
+   * directory under {@code /tmp}; the caller deletes its parent with the scratch directory.
+   */
+  static Path socket(Path scratch) throws IOException {
+    Path socket = scratch.resolve("sidecar.sock");
+    if (socket.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH_BYTES) {
+      return socket;
+    }
+    Path dir = Files.createTempDirectory(Path.of("/tmp"), "sidecar-", PrivateFiles.dirAttribute());
+    PrivateFiles.restrict(dir, true);
+    return dir.resolve("sidecar.sock");
   }
 
   /** Deletes the scratch directories whose executor ({@code <pid>-<n>}) is no longer running. */
@@ -69,80 +101,172 @@ final class SidecarScratch {
           continue;
         }
         LOG.info("removing {}: its executor (pid {}) is gone", d, pid);
-        BundleShipper.deleteTree(d);
+        FileTrees.deleteQuietly(d);
       }
     }
   }
 
   /**
-   * The directory holding ONNX Runtime's native libraries for this platform, unpacked from the
-   * class path once per machine; null when they cannot be found (the sidecar then lets ONNX
-   * Runtime unpack them itself, into its scratch directory).
+   * The verified directory holding ONNX Runtime's native libraries for this platform in the
+   * cache; null when the class path has none for it or they cannot be unpacked (the sidecar then
+   * lets ONNX Runtime unpack them itself, into its scratch directory).
    */
-  static Path onnxRuntimeNativeDir() {
-    if (!nativeTried) {
-      synchronized (SidecarScratch.class) {
-        if (!nativeTried) {
-          try {
-            nativeDir = unpackNative();
-          } catch (IOException | RuntimeException e) {
-            LOG.warn("cannot unpack ONNX Runtime's native libraries once for all sidecars ({});"
-                + " each sidecar will unpack its own", e.toString());
-          }
-          nativeTried = true;
-        }
+  static synchronized Path onnxRuntimeNativeDir() {
+    Path root = SidecarCache.root();
+    Path known = NATIVE_DIRS.get(root);
+    if (known != null) {
+      try {
+        // Checked byte for byte when first used; since then only this user could change it.
+        PrivateFiles.checkOwnedTree(known);
+        return known;
+      } catch (IOException e) {
+        NATIVE_DIRS.remove(root);
       }
     }
-    return nativeDir;
-  }
-
-  private static Path unpackNative() throws IOException {
-    String platform = platform();
-    if (platform == null) {
-      return null;
-    }
-    boolean windows = platform.startsWith("win");
-    String ext = windows ? ".dll" : platform.startsWith("osx") ? ".dylib" : ".so";
-    String prefix = windows ? "" : "lib";
-    String[] names = {prefix + "onnxruntime" + ext, prefix + "onnxruntime4j_jni" + ext};
-    ClassLoader loader = SidecarScratch.class.getClassLoader();
-    URL[] urls = new URL[names.length];
-    StringBuilder identity = new StringBuilder(platform);
-    for (int i = 0; i < names.length; i++) {
-      urls[i] = loader.getResource("ai/onnxruntime/native/" + platform + "/" + names[i]);
-      if (urls[i] == null) {
+    try {
+      NativeLibs libs = classPathLibs();
+      if (libs == null) {
         return null;
       }
-      URLConnection c = urls[i].openConnection();
-      identity.append('|').append(urls[i]).append('|').append(c.getContentLengthLong());
-    }
-    Path root = ExecutorBundles.cacheRoot().resolve("onnxruntime-native");
-    Path dir = root.resolve(Digests.sha256Hex(identity.toString().getBytes(StandardCharsets.UTF_8))
-        .substring(0, 16));
-    if (Files.isRegularFile(dir.resolve(names[1]))) {
+      Path dir = unpackNative(libs, root);
+      NATIVE_DIRS.put(root, dir);
       return dir;
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("cannot unpack ONNX Runtime's native libraries once for all sidecars ({});"
+          + " each sidecar will unpack its own", e.toString());
+      return null;
     }
-    Files.createDirectories(root);
-    Path tmp = Files.createTempDirectory(root, ".unpack-");
-    try {
-      for (int i = 0; i < names.length; i++) {
-        try (InputStream in = urls[i].openStream()) {
-          Files.copy(in, tmp.resolve(names[i]));
-        }
+  }
+
+  /** The verified copy of {@code libs} in {@code root}, unpacking it when missing or wrong. */
+  private static Path unpackNative(NativeLibs libs, Path root) throws IOException {
+    Path parent = PrivateFiles.directory(root.resolve("onnxruntime-native"));
+    Path dir = parent.resolve(libs.id());
+    if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+      String problem = libs.problemWith(dir);
+      if (problem == null) {
+        return dir;
       }
+      LOG.warn("not using {}: {}; unpacking ONNX Runtime's native libraries again", dir, problem);
+      Path aside = FileTrees.tempSibling(dir, "untrusted");
       try {
-        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-      } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
-        // Another executor unpacked the same libraries first: use theirs.
+        FileTrees.moveAtomic(dir, aside, false);
       } catch (IOException e) {
-        if (!Files.isRegularFile(dir.resolve(names[1]))) {
-          throw e;
+        // Another executor of this user moved it first.
+        LOG.debug("cannot move {} aside", dir, e);
+      }
+      FileTrees.deleteQuietly(aside);
+    }
+    Path tmp = PrivateFiles.tempDirectory(parent, ".unpack-");
+    try {
+      libs.copyInto(tmp);
+      try {
+        FileTrees.moveAtomic(tmp, dir, false);
+      } catch (IOException e) {
+        // Another executor of this user unpacked them first: theirs, once checked, will do.
+        String problem = libs.problemWith(dir);
+        if (problem != null) {
+          throw new IOException("cannot move " + tmp + " to " + dir + " (" + e.getMessage()
+              + "), and what is there cannot be used: " + problem, e);
         }
       }
     } finally {
-      BundleShipper.deleteTree(tmp);
+      FileTrees.deleteQuietly(tmp);
     }
     return dir;
+  }
+
+  /** This platform's libraries on the class path, hashed once per JVM; null if there are none. */
+  private static synchronized NativeLibs classPathLibs() throws IOException {
+    if (!classPathLibsRead) {
+      classPathLibs = NativeLibs.read(SidecarScratch.class.getClassLoader(), platform());
+      classPathLibsRead = true;
+    }
+    return classPathLibs;
+  }
+
+  /**
+   * ONNX Runtime's native libraries for one platform, as class path resources with the SHA-256
+   * of each.
+   */
+  record NativeLibs(List<String> names, List<URL> urls, List<String> sha256) {
+    /** The libraries of {@code platform} on {@code loader}'s class path; null if it has none. */
+    static NativeLibs read(ClassLoader loader, String platform) throws IOException {
+      if (platform == null) {
+        return null;
+      }
+      boolean windows = platform.startsWith("win");
+      String ext = windows ? ".dll" : platform.startsWith("osx") ? ".dylib" : ".so";
+      String prefix = windows ? "" : "lib";
+      List<String> names = List.of(prefix + "onnxruntime" + ext,
+          prefix + "onnxruntime4j_jni" + ext);
+      List<URL> urls = new ArrayList<>();
+      List<String> digests = new ArrayList<>();
+      for (String name : names) {
+        URL url = loader.getResource("ai/onnxruntime/native/" + platform + "/" + name);
+        if (url == null) {
+          return null;
+        }
+        urls.add(url);
+        digests.add(copy(url, OutputStream.nullOutputStream()));
+      }
+      return new NativeLibs(names, List.copyOf(urls), List.copyOf(digests));
+    }
+
+    /** 16 hex digits of the SHA-256 over the libraries' names and digests. */
+    String id() {
+      StringBuilder s = new StringBuilder();
+      for (int i = 0; i < names.size(); i++) {
+        s.append(names.get(i)).append(' ').append(sha256.get(i)).append('\n');
+      }
+      return Digests.sha256Hex(s.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 16);
+    }
+
+    /** Why the libraries in {@code dir} must not be loaded, or null when they are these. */
+    String problemWith(Path dir) {
+      try {
+        PrivateFiles.checkOwnedTree(dir);
+      } catch (IOException | UncheckedIOException e) {
+        return e.getMessage();
+      }
+      for (int i = 0; i < names.size(); i++) {
+        Path f = dir.resolve(names.get(i));
+        if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
+          return f + " is missing";
+        }
+        String found = Digests.hashFile(f).sha256();
+        if (!found.equals(sha256.get(i))) {
+          return f + " has SHA-256 " + found + ", not " + sha256.get(i) + " as on the class path";
+        }
+      }
+      return null;
+    }
+
+    /** Writes the libraries into {@code dir} as 0600 files, checking each against its digest. */
+    void copyInto(Path dir) throws IOException {
+      for (int i = 0; i < names.size(); i++) {
+        Path f = Files.createFile(dir.resolve(names.get(i)), PrivateFiles.fileAttribute());
+        PrivateFiles.restrict(f, false);
+        String written;
+        try (OutputStream out = Files.newOutputStream(f, StandardOpenOption.WRITE)) {
+          written = copy(urls.get(i), out);
+        }
+        if (!written.equals(sha256.get(i))) {
+          throw new IOException(urls.get(i) + " changed while it was read (SHA-256 " + written
+              + ", earlier " + sha256.get(i) + ")");
+        }
+      }
+    }
+
+    /** Copies the resource to {@code out}; returns the SHA-256 hex of what was copied. */
+    private static String copy(URL url, OutputStream out) throws IOException {
+      MessageDigest md = Digests.sha256();
+      try (InputStream in = url.openStream();
+          DigestOutputStream digest = new DigestOutputStream(out, md)) {
+        in.transferTo(digest);
+      }
+      return Digests.hex(md.digest());
+    }
   }
 
   /** ONNX Runtime's name for this OS and architecture, or null for one it does not ship. */
