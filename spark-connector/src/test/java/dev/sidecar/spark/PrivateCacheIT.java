@@ -113,9 +113,7 @@ class PrivateCacheIT {
     List<String> problems = new ArrayList<>();
     try (Stream<Path> all = Files.walk(root)) {
       for (Path p : (Iterable<Path>) all::iterator) {
-        if (!ownedByBundleFormat(root, p)) {
-          checkPrivate(p, problems);
-        }
+        checkPrivate(p, problems);
       }
     }
     String socket = argument(pid, "--socket");
@@ -130,20 +128,6 @@ class PrivateCacheIT {
     }
     assertTrue(argument(pid, "-Djava.io.tmpdir").startsWith(root.toString()),
         "the sidecar's scratch directory is in the cache");
-  }
-
-  /**
-   * Unpacked bundles ({@code <digest hex>/}) and the unpack lock files ({@code .locks/}) are
-   * written by bundle-format's {@code BundleArchive.unpackCached}; their modes are that module's
-   * (and they are unreachable for others inside the 0700 cache root).
-   */
-  private static boolean ownedByBundleFormat(Path root, Path p) {
-    Path rel = root.relativize(p);
-    if (rel.getNameCount() == 0) {
-      return false;
-    }
-    String top = rel.getName(0).toString();
-    return top.equals(".locks") || top.matches("[0-9a-f]{64}");
   }
 
   private static void checkPrivate(Path p, List<String> problems) throws IOException {
