@@ -52,6 +52,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class ModelServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelServer.class);
+  /**
+   * The HTTP/2 flow-control window of each stream (and connection): what a client may send
+   * that the server has not asked for yet. Fixed, not grown by gRPC's bandwidth-delay probing,
+   * which took it to 8 MiB per stream on loopback: a stream the server stops reading (its client
+   * takes no answers) then holds 8 MiB of direct memory unread.
+   */
+  static final int FLOW_CONTROL_WINDOW = 1 << 20;
   /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
   private static final int MAX_SOCKET_PATH_BYTES = 107;
 
@@ -156,6 +163,7 @@ public final class ModelServer implements AutoCloseable {
         EventLoopGroup workers = newEpollGroup(Math.max(2, Runtime.getRuntime()
             .availableProcessors()));
         return NettyServerBuilder.forAddress(new DomainSocketAddress(abs.toString()))
+            .flowControlWindow(FLOW_CONTROL_WINDOW)
             .channelType(EpollServerDomainSocketChannel.class)
             .bossEventLoopGroup(boss)
             .workerEventLoopGroup(workers);
@@ -163,7 +171,7 @@ public final class ModelServer implements AutoCloseable {
       case TCP:
       default: {
         NettyServerBuilder nb = NettyServerBuilder.forAddress(
-            new InetSocketAddress(host, requestedPort));
+            new InetSocketAddress(host, requestedPort)).flowControlWindow(FLOW_CONTROL_WINDOW);
         if (tlsCert != null) {
           nb.sslContext(GrpcSslContexts.forServer(tlsCert.toFile(), tlsKey.toFile()).build());
         }
