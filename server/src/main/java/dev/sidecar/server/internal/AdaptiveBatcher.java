@@ -63,12 +63,20 @@ final class AdaptiveBatcher implements AutoCloseable {
       public void await(Condition condition, long nanos) throws InterruptedException {
         condition.awaitNanos(nanos);
       }
+
+      @Override
+      public void await(Condition condition) throws InterruptedException {
+        condition.await();
+      }
     };
 
     long nanoTime();
 
     /** Waits on {@code condition} (its lock held) for at most {@code nanos}. */
     void await(Condition condition, long nanos) throws InterruptedException;
+
+    /** Waits on {@code condition} (its lock held) until signalled: the queue is empty. */
+    void await(Condition condition) throws InterruptedException;
   }
 
   /** Batches failing with an {@link Error} in a row after which the API is not serving. */
@@ -364,7 +372,7 @@ final class AdaptiveBatcher implements AutoCloseable {
           if (stopped || !accepting) {
             return null;
           }
-          changed.await();
+          clock.await(changed);
         }
         if (stopped) {
           return null;
