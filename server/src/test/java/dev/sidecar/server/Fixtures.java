@@ -29,7 +29,7 @@ public final class Fixtures {
   }
 
   /** Writes the models and bundle.yaml into {@code work}, builds the archive and unpacks it. */
-  static Bundle bundle(Path work, String yaml, Map<String, byte[]> models) {
+  public static Bundle bundle(Path work, String yaml, Map<String, byte[]> models) {
     try {
       Path src = Files.createDirectories(work.resolve("src"));
       for (Map.Entry<String, byte[]> m : models.entrySet()) {

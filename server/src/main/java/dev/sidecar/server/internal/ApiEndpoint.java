@@ -403,7 +403,14 @@ final class ApiEndpoint implements AutoCloseable {
       }
       rows = r;
       rowsFrom = in.getName();
-      long elems = r * product(dims);
+      long elems;
+      try {
+        elems = Math.multiplyExact(r, Math.multiplyExact(productExact(dims),
+            Math.max(1, dt.byteSize()))) / Math.max(1, dt.byteSize());
+      } catch (ArithmeticException e) {
+        throw invalid(what + ": shape " + Arrays.toString(shape) + " declares more data than a "
+            + "request can carry");
+      }
       if (raw) {
         if (in.hasContents() && RawCodec.hasValues(in.getContents())) {
           throw invalid(what + " carries typed contents while the request also uses "
@@ -872,6 +879,15 @@ final class ApiEndpoint implements AutoCloseable {
         return -1;
       }
       n *= d;
+    }
+    return n;
+  }
+
+  /** The product of non-negative dimensions; ArithmeticException if it overflows. */
+  private static long productExact(long[] dims) {
+    long n = 1;
+    for (long d : dims) {
+      n = Math.multiplyExact(n, d);
     }
     return n;
   }
