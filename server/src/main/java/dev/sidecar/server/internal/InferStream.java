@@ -3,7 +3,6 @@ package dev.sidecar.server.internal;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelStreamInferResponse;
-import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -23,8 +22,7 @@ import org.slf4j.LoggerFactory;
  * and while all streams together are under the total bound. An answer is handed to the
  * transport only while the transport is ready ({@code isReady()}); the others wait here, counted.
  * A stream whose answers wait for its client longer than the stall timeout is cancelled with
- * RESOURCE_EXHAUSTED saying so; if its client still takes nothing for another stall timeout, the
- * stream is reset, which frees what the transport holds for it.
+ * RESOURCE_EXHAUSTED saying so, and what it held no longer counts.
  */
 final class InferStream implements StreamObserver<ModelInferRequest> {
   private static final Logger LOG = LoggerFactory.getLogger(InferStream.class);
@@ -43,7 +41,6 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
   private final StreamBuffers buffers;
   private final int window;
   private final long number;
-  private final Context context;
   private final ArrayDeque<Slot> pending = new ArrayDeque<>();
   /** Bytes this stream holds (charged to {@link #buffers} too). */
   private long held;
@@ -64,7 +61,6 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
     this.buffers = buffers;
     this.window = window;
     this.number = number;
-    this.context = Context.current();
     out.disableAutoRequest();
     out.setOnReadyHandler(this::onReady);
     out.setOnCancelHandler(this::onCancel);
@@ -241,38 +237,31 @@ final class InferStream implements StreamObserver<ModelInferRequest> {
 
   /**
    * Cancels the stream when its answers have waited for its client longer than
-   * {@code timeoutNanos}, and resets it when they still wait one timeout later.
+   * {@code timeoutNanos}. What the stream held is released then: the answers not handed to the
+   * transport are dropped, and the transport keeps at most the one it was writing until the
+   * client reads or goes away.
    */
   void checkStall(long now, long timeoutNanos) {
     synchronized (this) {
-      if (closed || stalledSince == 0 || now - stalledSince < timeoutNanos) {
+      if (done || stalledSince == 0 || now - stalledSince < timeoutNanos) {
         return;
       }
       long waitedS = TimeUnit.NANOSECONDS.toSeconds(now - stalledSince);
-      if (!done) {
-        int answers = pending.size();
-        long bytes = held;
-        LOG.info("stream {} cancelled: its client took no answer for {} s while {} answers "
-            + "({} bytes) waited", number, waitedS, answers, bytes);
-        fail(Status.RESOURCE_EXHAUSTED.withDescription("stream cancelled by the server: its "
-            + "client took no answer for " + waitedS + " s while " + answers + " answers ("
-            + bytes + " bytes) waited for it; read a stream's answers as they come (the server "
-            + "holds at most " + buffers.perStream() + " bytes per stream and "
-            + buffers.total() + " over all streams, and cancels a stream after "
-            + TimeUnit.NANOSECONDS.toSeconds(timeoutNanos) + " s without progress)"));
-        stalledSince = now;
-        return;
-      }
-      if (!(context instanceof Context.CancellableContext)) {
-        return;
-      }
-      LOG.info("stream {} reset: its client took nothing for {} s more", number, waitedS);
+      int answers = pending.size();
+      long bytes = held;
+      LOG.info("stream {} cancelled: its client took no answer for {} s while {} answers "
+          + "({} bytes) waited", number, waitedS, answers, bytes);
+      fail(Status.RESOURCE_EXHAUSTED.withDescription("stream cancelled by the server: its "
+          + "client took no answer for " + waitedS + " s while " + answers + " answers ("
+          + bytes + " bytes) waited for it; read a stream's answers as they come (the server "
+          + "holds at most " + buffers.perStream() + " bytes per stream and "
+          + buffers.total() + " over all streams, and cancels a stream after "
+          + TimeUnit.NANOSECONDS.toSeconds(timeoutNanos) + " s without progress)"));
+      charge(-held);
+      sentUnacked = 0;
+      stalledSince = 0;
     }
-    // The transport holds what was handed to it until the client reads it; only a reset (what
-    // gRPC does when a call's deadline passes) frees it.
-    ((Context.CancellableContext) context).cancel(Status.DEADLINE_EXCEEDED.withDescription(
-        "stream stalled: its client takes no answers").asRuntimeException());
-    onClose();
+    buffers.wake();
   }
 
   synchronized boolean closed() {
