@@ -1,12 +1,13 @@
 package dev.sidecar.server;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.server.internal.GrpcLogBridge;
+import dev.sidecar.server.internal.ModelCallHook;
 import dev.sidecar.server.internal.ServerCore;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
-import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyServerBuilder;
@@ -41,12 +42,23 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
+ * <p>Health ({@code grpc.health.v1}) reports SERVING for the server, for
+ * {@code inference.GRPCInferenceService} and for each API by name, and NOT_SERVING for an API
+ * that cannot be served any more (and then for the server) or once closing.
+ *
  * <p>{@link #close()} is graceful: health turns NOT_SERVING, no new calls are accepted, open
  * streams end (UNAVAILABLE) once every request they delivered is answered, accepted work
  * finishes within {@link ServerOptions#gracefulTimeout()}, and only then is the rest cancelled.
  */
 public final class ModelServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelServer.class);
+  /**
+   * The HTTP/2 flow-control window of each stream (and connection): what a client may send
+   * that the server has not asked for yet. Fixed, not grown by gRPC's bandwidth-delay probing,
+   * which took it to 8 MiB per stream on loopback: a stream the server stops reading (its client
+   * takes no answers) then holds 8 MiB of direct memory unread.
+   */
+  static final int FLOW_CONTROL_WINDOW = 1 << 20;
   /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
   private static final int MAX_SOCKET_PATH_BYTES = 107;
 
@@ -62,6 +74,7 @@ public final class ModelServer implements AutoCloseable {
   private final String token;
   private final Path tlsCert;
   private final Path tlsKey;
+  private final ModelCallHook hook;
   private final HealthStatusManager health = new HealthStatusManager();
   private final CountDownLatch closed = new CountDownLatch(1);
   private final List<EventLoopGroup> groups = new ArrayList<>();
@@ -82,6 +95,7 @@ public final class ModelServer implements AutoCloseable {
     this.token = b.token;
     this.tlsCert = b.tlsCert;
     this.tlsKey = b.tlsKey;
+    this.hook = b.hook;
   }
 
   /** A builder for a server of {@code bundle}; by default on 127.0.0.1 with a free port. */
@@ -98,7 +112,8 @@ public final class ModelServer implements AutoCloseable {
     if (server != null) {
       throw new IllegalStateException("ModelServer already started");
     }
-    core = new ServerCore(bundle, options);
+    GrpcLogBridge.install();
+    core = new ServerCore(bundle, options, health, hook);
     try {
       ServerBuilder<?> sb = transportBuilder();
       sb.maxInboundMessageSize(options.maxInboundMessageBytes());
@@ -122,8 +137,6 @@ public final class ModelServer implements AutoCloseable {
       case IN_PROCESS -> "inprocess:" + inProcessName;
     };
     core.markReady();
-    health.setStatus("", ServingStatus.SERVING);
-    health.setStatus("inference.GRPCInferenceService", ServingStatus.SERVING);
     LOG.info("serving {} on {}", bundle.tag(), target);
     return this;
   }
@@ -150,6 +163,7 @@ public final class ModelServer implements AutoCloseable {
         EventLoopGroup workers = newEpollGroup(Math.max(2, Runtime.getRuntime()
             .availableProcessors()));
         return NettyServerBuilder.forAddress(new DomainSocketAddress(abs.toString()))
+            .flowControlWindow(FLOW_CONTROL_WINDOW)
             .channelType(EpollServerDomainSocketChannel.class)
             .bossEventLoopGroup(boss)
             .workerEventLoopGroup(workers);
@@ -157,7 +171,7 @@ public final class ModelServer implements AutoCloseable {
       case TCP:
       default: {
         NettyServerBuilder nb = NettyServerBuilder.forAddress(
-            new InetSocketAddress(host, requestedPort));
+            new InetSocketAddress(host, requestedPort)).flowControlWindow(FLOW_CONTROL_WINDOW);
         if (tlsCert != null) {
           nb.sslContext(GrpcSslContexts.forServer(tlsCert.toFile(), tlsKey.toFile()).build());
         }
@@ -294,6 +308,7 @@ public final class ModelServer implements AutoCloseable {
     private String token;
     private Path tlsCert;
     private Path tlsKey;
+    private ModelCallHook hook;
 
     private Builder(Bundle bundle) {
       this.bundle = Objects.requireNonNull(bundle, "bundle");
@@ -342,6 +357,12 @@ public final class ModelServer implements AutoCloseable {
     public Builder tls(Path certChain, Path privateKey) {
       this.tlsCert = Objects.requireNonNull(certChain, "certChain");
       this.tlsKey = Objects.requireNonNull(privateKey, "privateKey");
+      return this;
+    }
+
+    /** Runs {@code hook} on the inference worker before every model call (tests only). */
+    Builder beforeModelCall(ModelCallHook hook) {
+      this.hook = hook;
       return this;
     }
 

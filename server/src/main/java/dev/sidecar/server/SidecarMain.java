@@ -4,6 +4,7 @@ import dev.sidecar.bundle.Bundle;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR
  *     (--socket PATH | --host 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N]
- *     [--inference-workers N] [--max-queued-rows N]
+ *     [--inference-workers N] [--max-queued-rows N] [--max-message-bytes N]
+ *     [--stream-buffer-bytes N] [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N]
  * </pre>
  *
  * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
@@ -31,8 +33,13 @@ public final class SidecarMain {
 
   /** Parsed command line. */
   private record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
-      int intraOpThreads, int inferenceWorkers, int maxQueuedRows) {
+      ServerOptions options) {
   }
+
+  private static final String USAGE = "usage: SidecarMain --bundle-dir DIR (--socket PATH | --host"
+      + " 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]"
+      + " [--max-queued-rows N] [--max-message-bytes N] [--stream-buffer-bytes N]"
+      + " [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N]";
 
   public static void main(String[] argv) {
     // stdout carries exactly one line; everything else goes to stderr.
@@ -44,26 +51,14 @@ public final class SidecarMain {
       args = parse(argv);
     } catch (IllegalArgumentException e) {
       System.err.println("sidecar: " + e.getMessage());
-      System.err.println("usage: SidecarMain --bundle-dir DIR (--socket PATH | --host 127.0.0.1"
-          + " --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]"
-          + " [--max-queued-rows N]");
+      System.err.println(USAGE);
       System.exit(2);
       return;
     }
     ModelServer server;
     try {
       Bundle bundle = Bundle.open(args.bundleDir());
-      ServerOptions options = ServerOptions.defaults();
-      if (args.intraOpThreads() > 0) {
-        options = options.withIntraOpThreads(args.intraOpThreads());
-      }
-      if (args.inferenceWorkers() > 0) {
-        options = options.withInferenceWorkers(args.inferenceWorkers());
-      }
-      if (args.maxQueuedRows() > 0) {
-        options = options.withMaxQueuedRows(args.maxQueuedRows());
-      }
-      ModelServer.Builder b = ModelServer.builder(bundle).options(options);
+      ModelServer.Builder b = ModelServer.builder(bundle).options(args.options());
       if (args.socket() != null) {
         b.unixSocket(args.socket());
       } else {
@@ -126,9 +121,9 @@ public final class SidecarMain {
     String host = null;
     Integer port = null;
     long parentPid = -1;
-    int intra = 0;
-    int workers = 0;
-    int maxQueued = 0;
+    ServerOptions o = ServerOptions.defaults();
+    long perStream = o.streamBufferBytes();
+    Long total = null;
     for (int i = 0; i < argv.length; i++) {
       String a = argv[i];
       String v = i + 1 < argv.length ? argv[i + 1] : null;
@@ -136,11 +131,18 @@ public final class SidecarMain {
         case "--bundle-dir" -> bundleDir = Path.of(need(a, v));
         case "--socket" -> socket = Path.of(need(a, v));
         case "--host" -> host = need(a, v);
-        case "--port" -> port = parseInt(a, need(a, v));
-        case "--parent-pid" -> parentPid = parseInt(a, need(a, v));
-        case "--intra-op-threads" -> intra = parseInt(a, need(a, v));
-        case "--inference-workers" -> workers = parseInt(a, need(a, v));
-        case "--max-queued-rows" -> maxQueued = parseInt(a, need(a, v));
+        case "--port" -> port = count(a, v);
+        case "--parent-pid" -> parentPid = parseLong(a, need(a, v), Long.MIN_VALUE);
+        case "--intra-op-threads" -> o = count(a, v) > 0 ? o.withIntraOpThreads(count(a, v)) : o;
+        case "--inference-workers" ->
+            o = count(a, v) > 0 ? o.withInferenceWorkers(count(a, v)) : o;
+        case "--max-queued-rows" -> o = count(a, v) > 0 ? o.withMaxQueuedRows(count(a, v)) : o;
+        case "--max-message-bytes" ->
+            o = count(a, v) > 0 ? o.withMaxInboundMessageBytes(count(a, v)) : o;
+        case "--stream-buffer-bytes" -> perStream = parseLong(a, need(a, v), 1);
+        case "--total-stream-buffer-bytes" -> total = parseLong(a, need(a, v), 1);
+        case "--stream-stall-timeout-ms" ->
+            o = o.withStreamStallTimeout(Duration.ofMillis(parseLong(a, need(a, v), 1)));
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
       i++;
@@ -154,20 +156,26 @@ public final class SidecarMain {
     if (socket == null && port == null) {
       throw new IllegalArgumentException("give --socket PATH or --port N (0 = pick)");
     }
-    if (port != null && (port < 0 || port > 65535)) {
+    if (port != null && port > 65535) {
       throw new IllegalArgumentException("--port must be 0..65535, got " + port);
     }
-    if (intra < 0) {
-      throw new IllegalArgumentException("--intra-op-threads must be >= 0, got " + intra);
+    long t = total != null ? total : Math.max(perStream, o.totalStreamBufferBytes());
+    if (t < perStream) {
+      throw new IllegalArgumentException("--total-stream-buffer-bytes (" + t + ") must be at least"
+          + " --stream-buffer-bytes (" + perStream + ")");
     }
-    if (workers < 0) {
-      throw new IllegalArgumentException("--inference-workers must be >= 0, got " + workers);
-    }
-    if (maxQueued < 0) {
-      throw new IllegalArgumentException("--max-queued-rows must be >= 0, got " + maxQueued);
-    }
+    o = o.withStreamBufferBytes(perStream, t);
     return new Args(bundleDir, socket, host == null ? "127.0.0.1" : host,
-        port == null ? 0 : port, parentPid, intra, workers, maxQueued);
+        port == null ? 0 : port, parentPid, o);
+  }
+
+  /** The value of a count flag (0 keeps the default); a negative one is refused. */
+  private static int count(String flag, String value) {
+    long n = parseLong(flag, need(flag, value), 0);
+    if (n > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(flag + " must be at most " + Integer.MAX_VALUE);
+    }
+    return (int) n;
   }
 
   private static String need(String flag, String value) {
@@ -177,11 +185,16 @@ public final class SidecarMain {
     return value;
   }
 
-  private static int parseInt(String flag, String value) {
+  private static long parseLong(String flag, String value, long min) {
+    long n;
     try {
-      return Integer.parseInt(value);
+      n = Long.parseLong(value);
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(flag + " needs a number, got '" + value + "'");
     }
+    if (n < min) {
+      throw new IllegalArgumentException(flag + " must be >= " + min + ", got " + n);
+    }
+    return n;
   }
 }

@@ -6,6 +6,8 @@ import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.InferTensorContents;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -245,9 +247,14 @@ public final class RawCodec {
 
   /**
    * Decodes exactly {@code count} BYTES elements as UTF-8 strings; throws naming the element
-   * whose length prefix is bad, and on a count that differs or on trailing bytes.
+   * whose length prefix is bad or whose bytes are not valid UTF-8, and on a count that differs
+   * or on trailing bytes. Nothing is allocated for elements the contents cannot hold.
    */
   public static String[] decodeStrings(ByteString raw, int count) {
+    if (count < 0 || (long) count * LENGTH_PREFIX > raw.size()) {
+      throw new IllegalArgumentException("BYTES contents of " + raw.size() + " bytes cannot hold "
+          + count + " elements (each takes at least " + LENGTH_PREFIX + " bytes)");
+    }
     String[] out = new String[count];
     ByteBuffer b = le(raw.asReadOnlyByteBuffer());
     for (int i = 0; i < count; i++) {
@@ -262,13 +269,34 @@ public final class RawCodec {
       }
       byte[] s = new byte[len];
       b.get(s);
-      out[i] = new String(s, StandardCharsets.UTF_8);
+      out[i] = utf8(s, i);
     }
     if (b.hasRemaining()) {
       throw new IllegalArgumentException("BYTES contents hold " + b.remaining()
           + " bytes after the " + count + " expected elements");
     }
     return out;
+  }
+
+  /**
+   * The string {@code bytes} hold; throws if they are not valid UTF-8. Java's decoder replaces
+   * every malformed sequence with U+FFFD, so only a result holding U+FFFD is checked strictly.
+   */
+  private static String utf8(byte[] bytes, int element) {
+    String s = new String(bytes, StandardCharsets.UTF_8);
+    if (s.indexOf('\uFFFD') < 0) {
+      return s;
+    }
+    try {
+      StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(bytes));
+      return s;
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException("BYTES element " + element + " is not valid UTF-8 ("
+          + e.getMessage() + "); string inputs must be UTF-8 text");
+    }
   }
 
   /** Counts the BYTES elements of raw contents, checking every length prefix. */

@@ -11,6 +11,7 @@ import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.InferTensorContents;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
+import dev.sidecar.proto.onnx.TensorProto;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
@@ -34,8 +35,10 @@ class BadInputTest {
 
   private static ModelServer iris;
   private static ModelServer words;
+  private static ModelServer labels;
   private static ManagedChannel irisCh;
   private static ManagedChannel wordsCh;
+  private static ManagedChannel labelsCh;
 
   @BeforeAll
   static void start() throws Exception {
@@ -58,14 +61,34 @@ class BadInputTest {
         OnnxModels.stringLabelEncoder(new String[] {"cat", "dog", "émeu"}, new long[] {1, 2, 3})));
     words = ModelServer.builder(b).unixSocket(tmp.resolve("w.sock")).start();
     wordsCh = SidecarChannels.forTarget(words.target());
+    // The model passes its input through as the class index: any index can come out, as from a
+    // classifier with more classes than the bundle has labels.
+    String yaml2 = String.join("\n",
+        "name: animals",
+        "version: \"1\"",
+        "models:",
+        "  - {name: pass, path: pass.onnx}",
+        "apis:",
+        "  - name: name_of",
+        "    model: pass",
+        "    input: {kind: series, column: index, model_input: x, dtype: int64}",
+        "    outputs:",
+        "      - {name: animal, from: y, labels: [cat, dog]}",
+        "");
+    Bundle b2 = Fixtures.bundle(tmp.resolve("animals"), yaml2, Map.of("pass.onnx",
+        OnnxModels.identity(TensorProto.DataType.INT64_VALUE, -1)));
+    labels = ModelServer.builder(b2).start();
+    labelsCh = SidecarChannels.forTarget(labels.target());
   }
 
   @AfterAll
   static void stop() throws Exception {
     Fixtures.close(irisCh);
     Fixtures.close(wordsCh);
+    Fixtures.close(labelsCh);
     iris.close();
     words.close();
+    labels.close();
   }
 
   private static String invalid(ManagedChannel ch, ModelInferRequest r) {
@@ -213,6 +236,52 @@ class BadInputTest {
     assertContains(cut, "BYTES element 3 declares length 5 but only 3 bytes remain");
     ApiStats st = Fixtures.stats(wordsCh, "encode");
     assertTrue(st.getErrorsByCodeOrDefault("INVALID_ARGUMENT", 0) >= 2);
+  }
+
+  /** Invalid UTF-8 in a BYTES input is refused, naming the input and the element. */
+  @Test
+  void invalidUtf8InBytesIsRefusedNamingTheInput() {
+    ModelInferRequest.InferInputTensor word = ModelInferRequest.InferInputTensor.newBuilder()
+        .setName("word").setDatatype("BYTES").addShape(2).build();
+    ByteString good = ByteString.copyFromUtf8("dog");
+    ByteString bad = ByteString.copyFrom(new byte[] {'c', (byte) 0xC3, '(', 't'});
+    ByteString raw = ByteString.copyFrom(new byte[] {3, 0, 0, 0}).concat(good)
+        .concat(ByteString.copyFrom(new byte[] {4, 0, 0, 0})).concat(bad);
+    String m = invalid(wordsCh, ModelInferRequest.newBuilder().setModelName("encode")
+        .addInputs(word).addRawInputContents(raw).build());
+    assertContains(m, "input 'word'", "BYTES element 1 is not valid UTF-8");
+    String typed = invalid(wordsCh, ModelInferRequest.newBuilder().setModelName("encode")
+        .addInputs(word.toBuilder().setContents(InferTensorContents.newBuilder()
+            .addBytesContents(good).addBytesContents(bad))).build());
+    assertContains(typed, "input 'word'", "BYTES element 1 is not valid UTF-8");
+    // A real U+FFFD sent as valid UTF-8 is a character like any other.
+    ModelInferResponse ok = GRPCInferenceServiceGrpc.newBlockingStub(wordsCh).modelInfer(
+        ModelInferRequest.newBuilder().setModelName("encode").addInputs(word)
+            .addRawInputContents(RawCodec.encodeStrings(new String[] {"\uFFFD", "cat"}, 0, 2))
+            .build());
+    assertArrayEquals(new long[] {-1, 1}, RawCodec.decodeLongs(ok.getRawOutputContents(0)));
+  }
+
+  /**
+   * A class index the bundle has no label for is FAILED_PRECONDITION naming the API, the output,
+   * the index and the number of labels, not INTERNAL; rows with labels still work.
+   */
+  @Test
+  void aClassIndexWithoutALabelIsAFailedPrecondition() {
+    ModelInferRequest.InferInputTensor index = ModelInferRequest.InferInputTensor.newBuilder()
+        .setName("index").setDatatype("INT64").addShape(3).build();
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
+        GRPCInferenceServiceGrpc.newBlockingStub(labelsCh).modelInfer(ModelInferRequest
+            .newBuilder().setModelName("name_of").addInputs(index)
+            .addRawInputContents(RawCodec.encodeLongs(new long[] {0, 1, 2}, 0, 3)).build()));
+    assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode(), e.getMessage());
+    assertContains(e.getStatus().getDescription(), "API 'name_of'", "output 'animal'",
+        "class index 2", "2 labels");
+    ModelInferResponse ok = GRPCInferenceServiceGrpc.newBlockingStub(labelsCh).modelInfer(
+        ModelInferRequest.newBuilder().setModelName("name_of").addInputs(index)
+            .addRawInputContents(RawCodec.encodeLongs(new long[] {1, 0, 1}, 0, 3)).build());
+    assertArrayEquals(new String[] {"dog", "cat", "dog"},
+        RawCodec.decodeStrings(ok.getRawOutputContents(0), 3));
   }
 
   private static void stillServes() {

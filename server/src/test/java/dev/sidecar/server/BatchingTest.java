@@ -119,7 +119,7 @@ class BatchingTest {
       for (int c = 0; c < clients; c++) {
         int client = c;
         futures.add(pool.submit(() -> {
-          go.await();
+          go.await(60, TimeUnit.SECONDS);
           List<ModelInferResponse[]> pairs = new ArrayList<>();
           for (int i = 0; i < perClient; i++) {
             float[] x = rows(1, client * 1000L + i);

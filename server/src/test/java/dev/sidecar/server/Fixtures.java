@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** Builds real bundles (real .onnx files, real archives) and requests for the server tests. */
@@ -28,7 +29,7 @@ public final class Fixtures {
   }
 
   /** Writes the models and bundle.yaml into {@code work}, builds the archive and unpacks it. */
-  static Bundle bundle(Path work, String yaml, Map<String, byte[]> models) {
+  public static Bundle bundle(Path work, String yaml, Map<String, byte[]> models) {
     try {
       Path src = Files.createDirectories(work.resolve("src"));
       for (Map.Entry<String, byte[]> m : models.entrySet()) {
@@ -120,6 +121,34 @@ public final class Fixtures {
   static ApiStats stats(ManagedChannel ch, String api) {
     return SidecarStatsServiceGrpc.newBlockingStub(ch).stats(StatsRequest.getDefaultInstance())
         .getApisList().stream().filter(a -> a.getApi().equals(api)).findFirst().orElseThrow();
+  }
+
+  /** Holds an inference worker inside its model call until released (a {@code ModelCallHook}). */
+  static final class Gate {
+    final CountDownLatch entered = new CountDownLatch(1);
+    final CountDownLatch release = new CountDownLatch(1);
+
+    /** Holds the calling worker while {@code gate} is set (at most a minute). */
+    static void pass(Gate gate) {
+      if (gate == null) {
+        return;
+      }
+      gate.entered.countDown();
+      try {
+        gate.release.await(60, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Sleeps, keeping the interrupt for the caller to see. */
+  static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   static void close(ManagedChannel ch) throws InterruptedException {

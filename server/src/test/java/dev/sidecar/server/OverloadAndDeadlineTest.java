@@ -33,7 +33,10 @@ class OverloadAndDeadlineTest {
   static final int IN = 256;
   static final int[] HIDDEN = {1024, 1024};
   static final int OUT = 8;
-  static final int BUSY_ROWS = 8192;
+  static final int BUSY_ROWS = 64;
+
+  /** While set, holds the inference workers inside their model calls. */
+  private static volatile Fixtures.Gate gate;
 
   @TempDir
   static Path tmp;
@@ -60,9 +63,11 @@ class OverloadAndDeadlineTest {
         "");
     Bundle b = Fixtures.bundle(tmp, yaml, Map.of("mlp.onnx", OnnxModels.mlp(IN, HIDDEN, OUT, 3)));
     bounded = ModelServer.builder(b).tcp("127.0.0.1", 0)
-        .options(ServerOptions.defaults().withMaxQueuedRows(128)).start();
+        .options(ServerOptions.defaults().withMaxQueuedRows(128))
+        .beforeModelCall((api, rows) -> Fixtures.Gate.pass(gate)).start();
     ch = SidecarChannels.forTarget(bounded.target());
-    open = ModelServer.builder(b).unixSocket(tmp.resolve("open.sock")).start();
+    open = ModelServer.builder(b).unixSocket(tmp.resolve("open.sock"))
+        .beforeModelCall((api, rows) -> Fixtures.Gate.pass(gate)).start();
     openCh = SidecarChannels.forTarget(open.target());
   }
 
@@ -112,26 +117,79 @@ class OverloadAndDeadlineTest {
   @Test
   void aCallWhoseDeadlinePassedInTheQueueIsDroppedBeforeInference() throws Exception {
     ApiStats before = Fixtures.stats(openCh, "score");
-    // Keep the single inference worker busy: 8192 rows = 128 64-row batches of the MLP, about a
-    // second of work. The late call's deadline is long enough to reach the server even on a
-    // loaded machine, and far shorter than the queue ahead of it.
-    ListenableFuture<ModelInferResponse> busy = GRPCInferenceServiceGrpc.newFutureStub(openCh)
-        .modelInfer(request(BUSY_ROWS, 1));
-    while (Fixtures.stats(openCh, "score").getQueueDepth() == 0 && !busy.isDone()) {
-      Thread.sleep(1);
+    // Hold the single inference worker inside the model call of a first request, so that a
+    // second one waits in the queue until its deadline has passed, however fast the machine.
+    Fixtures.Gate g = new Fixtures.Gate();
+    gate = g;
+    ListenableFuture<ModelInferResponse> busy;
+    try {
+      busy = GRPCInferenceServiceGrpc.newFutureStub(openCh).modelInfer(request(BUSY_ROWS, 1));
+      assertTrue(g.entered.await(60, TimeUnit.SECONDS), "the worker never started the batch");
+      StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () ->
+          GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(250,
+              TimeUnit.MILLISECONDS).modelInfer(request(1, 3)));
+      assertEquals(Status.Code.DEADLINE_EXCEEDED, late.getStatus().getCode());
+    } finally {
+      gate = null;
+      g.release.countDown();
     }
-    StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () ->
-        GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(250,
-            TimeUnit.MILLISECONDS).modelInfer(request(1, 3)));
-    assertEquals(Status.Code.DEADLINE_EXCEEDED, late.getStatus().getCode());
     assertEquals(BUSY_ROWS, busy.get(60, TimeUnit.SECONDS).getOutputs(0).getShape(0));
     ApiStats after = waitForError(openCh, before, "DEADLINE_EXCEEDED");
     assertEquals(before.getRows() + BUSY_ROWS, after.getRows(), "the expired row must not be inferred");
   }
 
+  /**
+   * A request of more rows than the whole queue holds (300 > 128) is admitted alone on an idle
+   * server and answered in slices; while other rows are queued it is refused with a message
+   * that says the limit and how to get under it.
+   */
+  @Test
+  void aRequestLargerThanTheQueueIsAdmittedWhenTheQueueIsEmpty() throws Exception {
+    float[] x = OnnxModels.randomFloats(300 * IN, 17);
+    ModelInferResponse r = GRPCInferenceServiceGrpc.newBlockingStub(ch)
+        .withDeadlineAfter(60, TimeUnit.SECONDS)
+        .modelInfer(Fixtures.rawRequest("score", "x", x, 300, IN));
+    assertEquals(300, r.getOutputs(0).getShape(0));
+    assertArrayEquals(OnnxModels.mlpPredict(IN, HIDDEN, OUT, 3, x),
+        RawCodec.decodeFloats(r.getRawOutputContents(0)), 1e-3f);
+
+    Fixtures.Gate g = new Fixtures.Gate();
+    gate = g;
+    ListenableFuture<ModelInferResponse> running;
+    ListenableFuture<ModelInferResponse> queued;
+    try {
+      GRPCInferenceServiceGrpc.GRPCInferenceServiceFutureStub async =
+          GRPCInferenceServiceGrpc.newFutureStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS);
+      running = async.modelInfer(request(8, 1));
+      assertTrue(g.entered.await(60, TimeUnit.SECONDS), "the worker never started the batch");
+      queued = async.modelInfer(request(8, 2));
+      StatusRuntimeException busy = null;
+      for (int i = 0; i < 3000 && busy == null; i++) {
+        // Until the queued request has arrived, the large one may still be admitted.
+        if (Fixtures.stats(ch, "score").getQueueDepth() > 0) {
+          busy = assertThrows(StatusRuntimeException.class, () -> GRPCInferenceServiceGrpc
+              .newBlockingStub(ch).modelInfer(Fixtures.rawRequest("score", "x", x, 300, IN)));
+        } else {
+          Thread.sleep(10);
+        }
+      }
+      assertTrue(busy != null, "the second request never reached the queue");
+      assertEquals(Status.Code.RESOURCE_EXHAUSTED, busy.getStatus().getCode());
+      assertTrue(busy.getStatus().getDescription().contains("300 rows are more than the queue "
+          + "limit of 128 rows"), busy.getStatus().getDescription());
+      assertTrue(busy.getStatus().getDescription().contains("send at most 128 rows per request"),
+          busy.getStatus().getDescription());
+    } finally {
+      gate = null;
+      g.release.countDown();
+    }
+    assertEquals(8, running.get(60, TimeUnit.SECONDS).getOutputs(0).getShape(0));
+    assertEquals(8, queued.get(60, TimeUnit.SECONDS).getOutputs(0).getShape(0));
+  }
+
   private static ApiStats waitForError(ManagedChannel channel, ApiStats before,
       String... codes) throws Exception {
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 3000; i++) {
       ApiStats now = Fixtures.stats(channel, "score");
       long n = 0;
       long b = 0;

@@ -35,6 +35,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@link SidecarMain} as a real process: the READY line, SIGTERM under load, parent death. */
@@ -91,6 +92,7 @@ class SidecarMainIT {
   }
 
   @Test
+  @Timeout(value = 4, unit = TimeUnit.MINUTES)
   void sigtermDuringLoadAnswersEveryAcceptedRequestAndExitsZero() throws Exception {
     Path log = tmp.resolve("sigterm.log");
     Path sock = tmp.resolve("main.sock");
@@ -124,9 +126,10 @@ class SidecarMainIT {
         }));
       }
       StreamResult stream = startStream(ch, ok);
-      while (ok.get() < 60) {
+      for (int i = 0; i < 12_000 && ok.get() < 60; i++) {
         Thread.sleep(5);
       }
+      assertTrue(ok.get() >= 60, "only " + ok.get() + " answers within a minute");
       p.destroy(); // SIGTERM
       assertTrue(p.waitFor(60, TimeUnit.SECONDS), "sidecar did not exit after SIGTERM");
       assertEquals(0, p.exitValue(), Files.readString(log));
@@ -222,6 +225,7 @@ class SidecarMainIT {
   }
 
   @Test
+  @Timeout(value = 3, unit = TimeUnit.MINUTES)
   void exitsWhenTheParentProcessDies() throws Exception {
     Process parent = new ProcessBuilder("sleep", "300").start();
     Path log = tmp.resolve("parent.log");
@@ -241,6 +245,7 @@ class SidecarMainIT {
   }
 
   @Test
+  @Timeout(value = 3, unit = TimeUnit.MINUTES)
   void badArgumentsAndBadBundlesExitNonZeroWithAReason() throws Exception {
     Path log = tmp.resolve("bad.log");
     Process p = launch(log, "--bundle-dir", tmp.toString());

@@ -6,7 +6,9 @@ import io.grpc.StatusException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -28,8 +30,15 @@ import org.slf4j.LoggerFactory;
  * cost to do so, waiting for them beats running the rows already queued as a half batch;
  * once they are all back the batch runs at once. A request larger than the batch limit is
  * split into slices; the queue holds at most {@code maxQueuedRows} rows and refuses more with
- * RESOURCE_EXHAUSTED; calls whose deadline passed are dropped before inference.
+ * RESOURCE_EXHAUSTED (a single request larger than that is admitted alone, when the queue is
+ * empty); calls whose deadline passed are dropped before inference.
  * With batching disabled each request runs alone, still in arrival order.
+ *
+ * <p>A worker never dies with a batch: whatever the batch throws (an {@link Error} such as
+ * {@link OutOfMemoryError} too) fails that batch's calls with INTERNAL naming the cause, and
+ * the worker goes on; a worker that fails outside a batch is replaced. After
+ * {@value #FATAL_IN_A_ROW} batches in a row failed with an {@link Error}, or when no worker can
+ * run, the API is reported as not serving until a batch succeeds again.
  */
 final class AdaptiveBatcher implements AutoCloseable {
   /** Runs one batch on the model and completes its slices. */
@@ -42,6 +51,37 @@ final class AdaptiveBatcher implements AutoCloseable {
     double run(List<InferCall.Slice> batch, Runnable answering);
   }
 
+  /** Time as the batcher sees it; tests drive a batcher on a clock of their own. */
+  interface Clock {
+    Clock SYSTEM = new Clock() {
+      @Override
+      public long nanoTime() {
+        return System.nanoTime();
+      }
+
+      @Override
+      public void await(Condition condition, long nanos) throws InterruptedException {
+        condition.awaitNanos(nanos);
+      }
+
+      @Override
+      public void await(Condition condition) throws InterruptedException {
+        condition.await();
+      }
+    };
+
+    long nanoTime();
+
+    /** Waits on {@code condition} (its lock held) for at most {@code nanos}. */
+    void await(Condition condition, long nanos) throws InterruptedException;
+
+    /** Waits on {@code condition} (its lock held) until signalled: the queue is empty. */
+    void await(Condition condition) throws InterruptedException;
+  }
+
+  /** Batches failing with an {@link Error} in a row after which the API is not serving. */
+  static final int FATAL_IN_A_ROW = 3;
+
   private static final Logger LOG = LoggerFactory.getLogger(AdaptiveBatcher.class);
   private static final double EWMA = 0.1;
   private static final long MIN_WAIT_NANOS = 20_000;
@@ -50,12 +90,14 @@ final class AdaptiveBatcher implements AutoCloseable {
   private final BatchingSpec spec;
   private final int maxQueuedRows;
   private final Runner runner;
+  private final Clock clock;
   private final LatencyModel model = new LatencyModel();
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final ArrayDeque<InferCall.Slice> queue = new ArrayDeque<>();
   private final long maxLatencyNanos;
-  private final List<Thread> workers = new ArrayList<>();
+  private final List<Thread> workers = new CopyOnWriteArrayList<>();
+  private volatile Consumer<Boolean> servingListener = serving -> { };
 
   private int queuedRows;
   private long lastArrivalNanos;
@@ -70,22 +112,51 @@ final class AdaptiveBatcher implements AutoCloseable {
   private boolean allBack;
   private boolean accepting = true;
   private boolean stopped;
+  private int fatalInARow;
+  private boolean serving = true;
+  private int workerCount;
 
   /**
    * @param runner runs one batch and completes its slices
    */
   AdaptiveBatcher(String api, BatchingSpec spec, int maxQueuedRows, int workerThreads,
       Runner runner) {
+    this(api, spec, maxQueuedRows, workerThreads, runner, Clock.SYSTEM);
+  }
+
+  /** As above, on {@code clock}; with 0 worker threads the caller runs batches by {@link #step}. */
+  AdaptiveBatcher(String api, BatchingSpec spec, int maxQueuedRows, int workerThreads,
+      Runner runner, Clock clock) {
     this.api = api;
     this.spec = spec;
     this.maxQueuedRows = maxQueuedRows;
     this.runner = runner;
+    this.clock = clock;
     this.maxLatencyNanos = TimeUnit.MILLISECONDS.toNanos(Math.max(0, spec.maxLatencyMs()));
     for (int i = 0; i < workerThreads; i++) {
-      Thread t = new Thread(this::work, "sidecar-infer-" + api + "-" + i);
-      t.setDaemon(true);
-      workers.add(t);
-      t.start();
+      startWorker();
+    }
+  }
+
+  private void startWorker() {
+    Thread t = new Thread(this::work, "sidecar-infer-" + api + "-" + workerCount++);
+    t.setDaemon(true);
+    workers.add(t);
+    t.start();
+  }
+
+  /** Hears whether the API can be served ({@code false}) and when it can again ({@code true}). */
+  void onServingChanged(Consumer<Boolean> listener) {
+    this.servingListener = listener;
+  }
+
+  /** False while the API cannot be served: its batches keep failing with errors, or no worker. */
+  boolean serving() {
+    lock.lock();
+    try {
+      return serving;
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -102,7 +173,10 @@ final class AdaptiveBatcher implements AutoCloseable {
     }
   }
 
-  /** Queues a call (split if needed); RESOURCE_EXHAUSTED if its rows do not fit the queue. */
+  /**
+   * Queues a call (split if needed); RESOURCE_EXHAUSTED if its rows do not fit the queue. A
+   * call larger than the whole queue is admitted alone, when nothing else is queued.
+   */
   void submit(InferCall call) throws StatusException {
     int maxSlice = spec.enabled() && call.mergeable ? Math.max(1, spec.maxBatchSize()) : 0;
     lock.lock();
@@ -111,16 +185,24 @@ final class AdaptiveBatcher implements AutoCloseable {
         throw Status.UNAVAILABLE.withDescription("server is shutting down; model '" + api
             + "' takes no new requests").asException();
       }
-      if (queuedRows + call.rows > maxQueuedRows) {
+      if (call.rows > maxQueuedRows && queuedRows > 0) {
+        throw Status.RESOURCE_EXHAUSTED.withDescription("model '" + api + "' is busy: this "
+            + "request's " + call.rows + " rows are more than the queue limit of " + maxQueuedRows
+            + " rows, so it is admitted only while nothing else is queued, and " + queuedRows
+            + " rows are; retry later, or send at most " + maxQueuedRows + " rows per request")
+            .asException();
+      }
+      if (call.rows <= maxQueuedRows && queuedRows + call.rows > maxQueuedRows) {
         throw Status.RESOURCE_EXHAUSTED.withDescription("model '" + api + "' is overloaded: "
             + queuedRows + " rows are queued, this request adds " + call.rows + " and the limit"
             + " is " + maxQueuedRows + " rows; retry later").asException();
       }
+      long now = clock.nanoTime();
+      call.queuedNanos = now;
       for (InferCall.Slice s : call.slice(maxSlice)) {
         queue.addLast(s);
       }
       queuedRows += call.rows;
-      long now = System.nanoTime();
       if (lastArrivalNanos != 0) {
         double gap = (now - lastArrivalNanos) / 1e6;
         gapMs = gapMs < 0 ? gap : EWMA * gap + (1 - EWMA) * gapMs;
@@ -140,48 +222,127 @@ final class AdaptiveBatcher implements AutoCloseable {
   }
 
   private void work() {
-    while (true) {
-      List<InferCall.Slice> batch;
-      try {
-        batch = next();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+    try {
+      while (step()) {
+        // one batch after another until stopped
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable t) {
+      LOG.error("inference worker of model '{}' failed outside a batch: {}; starting another",
+          api, t.toString());
+      LOG.debug("inference worker failure", t);
+      workers.remove(Thread.currentThread());
+      replaceWorker();
+    }
+  }
+
+  private void replaceWorker() {
+    lock.lock();
+    try {
+      if (stopped) {
         return;
       }
-      if (batch == null) {
-        return;
-      }
-      if (batch.isEmpty()) {
-        continue;
-      }
-      int rows = 0;
-      for (InferCall.Slice s : batch) {
-        rows += s.rowCount();
-      }
-      int n = rows;
-      boolean[] told = {false};
-      Runnable answering = () -> {
-        if (!told[0]) {
-          told[0] = true;
-          answering(n);
-        }
-      };
-      double ms;
       try {
-        ms = runner.run(batch, answering);
-      } catch (RuntimeException e) {
-        LOG.error("batch runner of model '{}' failed", api, e);
-        answering.run();
-        for (InferCall.Slice s : batch) {
-          s.call().fail(Status.INTERNAL.withDescription("inference failed: " + e));
-        }
-        ms = -1;
+        startWorker();
+        return;
+      } catch (Throwable t) {
+        LOG.error("cannot start an inference worker for model '{}': {}", api, t.toString());
       }
+    } finally {
+      lock.unlock();
+    }
+    boolean anyAlive = workers.stream().anyMatch(Thread::isAlive);
+    if (!anyAlive) {
+      setServing(false);
+    }
+  }
+
+  /**
+   * Takes the next batch (waiting for it) and runs it; false once stopped. Whatever the batch
+   * throws fails its calls with INTERNAL naming the cause.
+   */
+  boolean step() throws InterruptedException {
+    List<InferCall.Slice> batch = next();
+    if (batch == null) {
+      return false;
+    }
+    if (batch.isEmpty()) {
+      return true;
+    }
+    int rows = 0;
+    for (InferCall.Slice s : batch) {
+      rows += s.rowCount();
+    }
+    int n = rows;
+    boolean[] told = {false};
+    Runnable answering = () -> {
+      if (!told[0]) {
+        told[0] = true;
+        answering(n);
+      }
+    };
+    double ms;
+    try {
+      ms = runner.run(batch, answering);
+    } catch (Throwable t) {
+      ms = -1;
+      LOG.error("inference of model '{}' failed on a batch of {} rows: {}", api, rows,
+          t.toString());
+      LOG.debug("inference failure", t);
       answering.run();
-      if (ms >= 0) {
-        model.observe(rows, ms);
+      // Health first: a caller told of the failure finds it reported.
+      outcome(t instanceof Error ? 1 : -1);
+      Status st = Status.INTERNAL.withDescription("inference of model '" + api
+          + "' failed on a batch of " + rows + " rows: " + t);
+      for (InferCall.Slice s : batch) {
+        s.call().fail(st);
       }
     }
+    answering.run();
+    if (ms >= 0) {
+      model.observe(rows, ms);
+      outcome(0);
+    }
+    return true;
+  }
+
+  /** Counts batches failing with an Error in a row: 1 = one more, 0 = a success, -1 = neither. */
+  private void outcome(int fatal) {
+    Boolean now = null;
+    lock.lock();
+    try {
+      if (fatal == 0) {
+        fatalInARow = 0;
+        now = serving ? null : Boolean.TRUE;
+      } else if (fatal > 0 && ++fatalInARow >= FATAL_IN_A_ROW && serving) {
+        now = Boolean.FALSE;
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (now != null) {
+      setServing(now);
+    }
+  }
+
+  private void setServing(boolean value) {
+    lock.lock();
+    try {
+      if (serving == value) {
+        return;
+      }
+      serving = value;
+    } finally {
+      lock.unlock();
+    }
+    if (value) {
+      LOG.info("model '{}' is serving again", api);
+    } else {
+      LOG.error("model '{}' cannot be served: {}", api, fatalInARow >= FATAL_IN_A_ROW
+          ? fatalInARow + " batches in a row failed with an error" : "no inference worker runs");
+    }
+    servingListener.accept(value);
   }
 
   /**
@@ -191,7 +352,7 @@ final class AdaptiveBatcher implements AutoCloseable {
   private void answering(int rows) {
     lock.lock();
     try {
-      releasedAtNanos = System.nanoTime();
+      releasedAtNanos = clock.nanoTime();
       awaitingRows = Math.min(awaitingRows + rows, Math.max(1, spec.maxBatchSize()));
       allBack = false;
     } finally {
@@ -211,18 +372,18 @@ final class AdaptiveBatcher implements AutoCloseable {
           if (stopped || !accepting) {
             return null;
           }
-          changed.await();
+          clock.await(changed);
         }
         if (stopped) {
           return null;
         }
-        long now = System.nanoTime();
+        long now = clock.nanoTime();
         InferCall.Slice head = queue.peekFirst();
         if (!spec.enabled() || !head.call().mergeable || queuedRows >= spec.maxBatchSize()
             || !accepting) {
           break;
         }
-        long waited = now - head.call().arrivalNanos;
+        long waited = now - head.call().queuedNanos;
         long budget = maxLatencyNanos - waited;
         if (budget <= 0) {
           break;
@@ -231,7 +392,7 @@ final class AdaptiveBatcher implements AutoCloseable {
         if (wait <= 0) {
           break;
         }
-        changed.awaitNanos(Math.min(wait, budget));
+        clock.await(changed, Math.min(wait, budget));
       }
       int rows = 0;
       int limit = spec.enabled() ? spec.maxBatchSize() : Integer.MAX_VALUE;

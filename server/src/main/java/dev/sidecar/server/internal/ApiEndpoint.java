@@ -22,6 +22,7 @@ import dev.sidecar.tensor.RawCodec;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusException;
+import io.grpc.StatusRuntimeException;
 import java.lang.reflect.Array;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -115,9 +116,16 @@ final class ApiEndpoint implements AutoCloseable {
   private final ModelMetadataResponse metadata;
   private final ApiMetrics metrics;
   private final ThreadLocal<Map<String, ByteBuffer>> buffers = ThreadLocal.withInitial(HashMap::new);
+  private final ModelCallHook hook;
   private AdaptiveBatcher batcher;
 
   ApiEndpoint(Bundle bundle, ApiSpec api, ModelRuntime model) {
+    this(bundle, api, model, null);
+  }
+
+  /** @param hook runs before every model call (tests only; null = none) */
+  ApiEndpoint(Bundle bundle, ApiSpec api, ModelRuntime model, ModelCallHook hook) {
+    this.hook = hook;
     this.name = api.name();
     this.bundleName = bundle.manifest().name();
     this.version = bundle.manifest().version();
@@ -395,7 +403,14 @@ final class ApiEndpoint implements AutoCloseable {
       }
       rows = r;
       rowsFrom = in.getName();
-      long elems = r * product(dims);
+      long elems;
+      try {
+        elems = Math.multiplyExact(r, Math.multiplyExact(productExact(dims),
+            Math.max(1, dt.byteSize()))) / Math.max(1, dt.byteSize());
+      } catch (ArithmeticException e) {
+        throw invalid(what + ": shape " + Arrays.toString(shape) + " declares more data than a "
+            + "request can carry");
+      }
       if (raw) {
         if (in.hasContents() && RawCodec.hasValues(in.getContents())) {
           throw invalid(what + " carries typed contents while the request also uses "
@@ -578,6 +593,9 @@ final class ApiEndpoint implements AutoCloseable {
       for (InferCall.Slice s : batch) {
         metrics.waited((t0 - s.call().arrivalNanos) / 1e6);
       }
+      if (hook != null) {
+        hook.beforeModelCall(name, total);
+      }
       Map<String, BatchOutput> results = new HashMap<>();
       try (OrtSession.Result r = model.run(feeds, wanted)) {
         ms = (System.nanoTime() - t0) / 1e6;
@@ -596,8 +614,11 @@ final class ApiEndpoint implements AutoCloseable {
             outs[i] = encode(o, results.get(o.modelOutput()), offset, s.rowCount());
           }
           s.call().complete(s.index(), outs);
-        } catch (RuntimeException e) {
-          s.call().fail(Status.INTERNAL.withDescription("model '" + name + "': " + e.getMessage()));
+        } catch (StatusRuntimeException e) {
+          s.call().fail(e.getStatus());
+        } catch (Throwable e) {
+          s.call().fail(Status.INTERNAL.withDescription("model '" + name + "': answering failed: "
+              + e));
         }
         offset += s.rowCount();
       }
@@ -742,8 +763,11 @@ final class ApiEndpoint implements AutoCloseable {
     return pos;
   }
 
-  /** The raw bytes of rows {@code [from, from + n)} of one output, mapped as the column says. */
-  private static ByteString encode(OutCol o, BatchOutput r, int from, int n) {
+  /**
+   * The raw bytes of rows {@code [from, from + n)} of one output, mapped as the column says; a
+   * class index without a label is FAILED_PRECONDITION (the bundle lists too few labels).
+   */
+  private ByteString encode(OutCol o, BatchOutput r, int from, int n) {
     long epr = r.elemsPerRow();
     long declared = product(o.rowDims());
     if (declared >= 0 && declared != epr) {
@@ -762,8 +786,11 @@ final class ApiEndpoint implements AutoCloseable {
         long idx = o.modelType() == DType.INT64 ? b.getLong((from + i) * 8)
             : b.getInt((from + i) * 4);
         if (idx < 0 || idx >= o.labels().size()) {
-          throw new IllegalStateException("output '" + o.name() + "': class index " + idx
-              + " has no label (" + o.labels().size() + " labels)");
+          throw Status.FAILED_PRECONDITION.withDescription("API '" + name + "' output '"
+              + o.name() + "': model output '" + o.modelOutput() + "' gave class index " + idx
+              + ", but the bundle lists " + o.labels().size()
+              + " labels (indices 0.." + (o.labels().size() - 1) + "); give every class of the "
+              + "model a label in the output's labels: list of bundle.yaml").asRuntimeException();
         }
         labels[i] = o.labels().get((int) idx);
       }
@@ -852,6 +879,15 @@ final class ApiEndpoint implements AutoCloseable {
         return -1;
       }
       n *= d;
+    }
+    return n;
+  }
+
+  /** The product of non-negative dimensions; ArithmeticException if it overflows. */
+  private static long productExact(long[] dims) {
+    long n = 1;
+    for (long d : dims) {
+      n = Math.multiplyExact(n, d);
     }
     return n;
   }

@@ -37,6 +37,8 @@ final class InferCall {
   final boolean mergeable;
   final List<ApiEndpoint.OutCol> outputs;
   final long arrivalNanos;
+  /** When the batcher queued the call, on the batcher's clock (set under the batcher's lock). */
+  long queuedNanos;
   private final Context context;
   private final Deadline deadline;
   private final Listener listener;

@@ -20,24 +20,74 @@ import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** The Open Inference Protocol v2 service over the APIs of one bundle. */
+/**
+ * The Open Inference Protocol v2 service over the APIs of one bundle. Every request that is
+ * refused or fails, and every call cancelled or past its deadline before it was answered, is
+ * logged as one line at INFO, without a stack trace.
+ */
 final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
   static final String SERVER_NAME = "sidecar";
+  private static final Logger LOG = LoggerFactory.getLogger(InferenceService.class);
+  /**
+   * Outcomes logged where they arise: INTERNAL by the batcher, a call's cancellation or passed
+   * deadline by the call (its queued requests are then dropped without another line).
+   */
+  private static final Set<Status.Code> LOGGED_ELSEWHERE = Set.of(Status.Code.INTERNAL,
+      Status.Code.CANCELLED, Status.Code.DEADLINE_EXCEEDED);
 
   private final ServerCore core;
   private final int streamWindow;
+  private final StreamBuffers buffers;
+  private final long stallNanos;
+  private final ScheduledExecutorService stallWatch;
   private final Set<InferStream> streams = ConcurrentHashMap.newKeySet();
   final LongAdder streamsOpened = new LongAdder();
   private volatile boolean draining;
 
-  InferenceService(ServerCore core, int streamWindow) {
+  /**
+   * @param stallTimeout how long a stream's answers may wait for its client; checked every
+   *     quarter of it (at most every second)
+   */
+  InferenceService(ServerCore core, int streamWindow, StreamBuffers buffers,
+      Duration stallTimeout) {
     this.core = core;
     this.streamWindow = streamWindow;
+    this.buffers = buffers;
+    this.stallNanos = stallTimeout.toNanos();
+    this.stallWatch = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "sidecar-stream-stalls");
+      t.setDaemon(true);
+      return t;
+    });
+    long periodMs = Math.max(10, Math.min(1000, stallTimeout.toMillis() / 4));
+    stallWatch.scheduleWithFixedDelay(this::checkStalls, periodMs, periodMs,
+        TimeUnit.MILLISECONDS);
+  }
+
+  private void checkStalls() {
+    long now = System.nanoTime();
+    for (InferStream s : streams) {
+      try {
+        s.checkStall(now, stallNanos);
+      } catch (RuntimeException e) {
+        LOG.warn("checking a stream for stalls failed: {}", e.toString());
+      }
+    }
+  }
+
+  StreamBuffers buffers() {
+    return buffers;
   }
 
   @Override
@@ -55,8 +105,9 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   @Override
   public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> out) {
     try {
-      core.resolve(request.getName(), request.getVersion());
-      out.onNext(ModelReadyResponse.newBuilder().setReady(core.ready()).build());
+      ApiEndpoint ep = core.resolve(request.getName(), request.getVersion());
+      out.onNext(ModelReadyResponse.newBuilder()
+          .setReady(core.ready() && ep.batcher().serving()).build());
       out.onCompleted();
     } catch (StatusException e) {
       out.onError(e);
@@ -90,7 +141,11 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
     ServerCallStreamObserver<ModelInferResponse> call =
         (ServerCallStreamObserver<ModelInferResponse>) out;
-    call.setOnCancelHandler(() -> { });
+    Context context = Context.current();
+    call.setOnCancelHandler(() -> LOG.info("request '{}' for model '{}': {} before it was "
+        + "answered", oneLine(request.getId()), oneLine(request.getModelName()),
+        context.getDeadline() != null && context.getDeadline().isExpired()
+            ? "deadline passed" : "cancelled by the client"));
     infer(request, new InferCall.Listener() {
       @Override
       public void onResponse(ModelInferResponse response) {
@@ -99,6 +154,9 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
           call.onCompleted();
         } catch (RuntimeException e) {
           // The client went away; nothing to answer.
+        } catch (Throwable e) {
+          onError(Status.INTERNAL.withDescription("writing the answer of model '"
+              + request.getModelName() + "' failed: " + e));
         }
       }
 
@@ -113,8 +171,26 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     });
   }
 
-  /** Decodes and queues one request; the listener hears the outcome exactly once. */
-  void infer(ModelInferRequest request, InferCall.Listener listener) {
+  /**
+   * Decodes and queues one request; the listener hears the outcome exactly once, and a refusal
+   * or failure is logged as one line.
+   */
+  void infer(ModelInferRequest request, InferCall.Listener answer) {
+    InferCall.Listener listener = new InferCall.Listener() {
+      @Override
+      public void onResponse(ModelInferResponse response) {
+        answer.onResponse(response);
+      }
+
+      @Override
+      public void onError(Status status) {
+        if (!LOGGED_ELSEWHERE.contains(status.getCode())) {
+          LOG.info("request '{}' for model '{}': {}", oneLine(request.getId()),
+              oneLine(request.getModelName()), oneLine(status));
+        }
+        answer.onError(status);
+      }
+    };
     ApiEndpoint endpoint;
     try {
       endpoint = core.resolve(request.getModelName(), request.getModelVersion());
@@ -149,6 +225,17 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     }
   }
 
+  /** {@code CODE: description} on one line. */
+  static String oneLine(Status status) {
+    String d = status.getDescription();
+    return status.getCode() + (d == null ? "" : ": " + oneLine(d));
+  }
+
+  /** {@code text} with its line breaks replaced, for a log line. */
+  static String oneLine(String text) {
+    return text.replaceAll("[\\r\\n]+", " ");
+  }
+
   private static ByteString[] emptyParts(InferCall call) {
     ByteString[] p = new ByteString[call.outputs.size()];
     Arrays.fill(p, ByteString.EMPTY);
@@ -160,8 +247,12 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
       StreamObserver<ModelStreamInferResponse> out) {
     streamsOpened.increment();
     InferStream s = new InferStream(this,
-        (ServerCallStreamObserver<ModelStreamInferResponse>) out, streamWindow);
+        (ServerCallStreamObserver<ModelStreamInferResponse>) out, buffers, streamWindow,
+        streamsOpened.sum());
     streams.add(s);
+    if (s.closed()) {
+      streams.remove(s);
+    }
     if (draining) {
       s.drain();
     }
@@ -178,5 +269,10 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     for (InferStream s : streams) {
       s.drain();
     }
+  }
+
+  /** Stops watching streams for stalls. */
+  void close() {
+    stallWatch.shutdownNow();
   }
 }

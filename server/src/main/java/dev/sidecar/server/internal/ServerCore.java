@@ -15,6 +15,8 @@ import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.StatusException;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +30,12 @@ import org.slf4j.LoggerFactory;
  * Everything a {@link dev.sidecar.server.ModelServer} serves, independent of the transport: one
  * ONNX Runtime session per bundle model, one endpoint and batcher per API, and the gRPC
  * services (Open Inference Protocol, Stats). Built once; closed once.
+ *
+ * <p>Health: once ready, the gRPC health service reports SERVING for the server ({@code ""}),
+ * for {@code inference.GRPCInferenceService}, and for each API under its names ({@code api},
+ * {@code bundle/api}, and the bare bundle name for the first API). An API that cannot be served
+ * any more (see {@link AdaptiveBatcher}) turns NOT_SERVING, and so do the server's two names,
+ * until it serves again.
  */
 public final class ServerCore implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ServerCore.class);
@@ -37,6 +45,7 @@ public final class ServerCore implements AutoCloseable {
   private final Map<String, ApiEndpoint> endpoints = new LinkedHashMap<>();
   private final InferenceService inference;
   private final StatsService stats;
+  private final HealthStatusManager health;
   private final String instanceId = UUID.randomUUID().toString();
   private final long startedAtMs = System.currentTimeMillis();
   private volatile long readyAtMs;
@@ -45,7 +54,17 @@ public final class ServerCore implements AutoCloseable {
 
   /** Opens a session for every model the bundle's APIs use and checks every descriptor. */
   public ServerCore(Bundle bundle, ServerOptions options) {
+    this(bundle, options, new HealthStatusManager(), null);
+  }
+
+  /**
+   * @param health where serving status is reported (from {@link #markReady()} on)
+   * @param hook runs before every model call (tests only; null = none)
+   */
+  public ServerCore(Bundle bundle, ServerOptions options, HealthStatusManager health,
+      ModelCallHook hook) {
     this.bundle = bundle;
+    this.health = health;
     try {
       for (ApiSpec api : bundle.manifest().apis()) {
         ModelRuntime rt = runtimes.get(api.model());
@@ -59,10 +78,12 @@ public final class ServerCore implements AutoCloseable {
           }
           runtimes.put(api.model(), rt);
         }
-        ApiEndpoint ep = new ApiEndpoint(bundle, api, rt);
+        ApiEndpoint ep = new ApiEndpoint(bundle, api, rt, hook);
         BatchingSpec b = api.batching() == null ? BatchingSpec.defaults() : api.batching();
-        ep.attach(new AdaptiveBatcher(api.name(), b, options.maxQueuedRows(),
-            options.inferenceWorkers(), ep::runBatch));
+        AdaptiveBatcher batcher = new AdaptiveBatcher(api.name(), b, options.maxQueuedRows(),
+            options.inferenceWorkers(), ep::runBatch);
+        batcher.onServingChanged(serving -> reportHealth());
+        ep.attach(batcher);
         endpoints.put(api.name(), ep);
       }
       if (endpoints.isEmpty()) {
@@ -72,7 +93,9 @@ public final class ServerCore implements AutoCloseable {
       close();
       throw e;
     }
-    this.inference = new InferenceService(this, options.streamWindow());
+    this.inference = new InferenceService(this, options.streamWindow(),
+        new StreamBuffers(options.streamBufferBytes(), options.totalStreamBufferBytes()),
+        options.streamStallTimeout());
     this.stats = new StatsService(this);
     LOG.info("loaded bundle {} ({}): APIs {}", bundle.tag(), bundle.digest(), endpoints.keySet());
   }
@@ -104,9 +127,40 @@ public final class ServerCore implements AutoCloseable {
     return new BearerTokenInterceptor(token);
   }
 
+  /** Marks the server ready and reports every API's serving status to the health service. */
   public void markReady() {
     readyAtMs = System.currentTimeMillis();
     ready = true;
+    reportHealth();
+  }
+
+  /** The health service names of an API: its name, {@code bundle/api}, the bundle (first API). */
+  List<String> healthNames(ApiEndpoint ep) {
+    String bundleName = bundle.manifest().name();
+    List<String> names = new ArrayList<>(List.of(ep.name(), bundleName + "/" + ep.name()));
+    if (endpoints.values().iterator().next() == ep) {
+      names.add(bundleName);
+    }
+    return names;
+  }
+
+  private void reportHealth() {
+    synchronized (health) {
+      if (!ready) {
+        return;
+      }
+      boolean all = true;
+      for (ApiEndpoint ep : endpoints.values()) {
+        boolean serving = ep.batcher().serving();
+        all &= serving;
+        for (String name : healthNames(ep)) {
+          health.setStatus(name, serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+        }
+      }
+      ServingStatus server = all ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+      health.setStatus("", server);
+      health.setStatus("inference.GRPCInferenceService", server);
+    }
   }
 
   boolean ready() {
@@ -197,6 +251,9 @@ public final class ServerCore implements AutoCloseable {
     }
     closed = true;
     ready = false;
+    if (inference != null) {
+      inference.close();
+    }
     for (ApiEndpoint ep : endpoints.values()) {
       ep.close();
     }
