@@ -1,6 +1,7 @@
 package dev.sidecar.server;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.server.internal.GrpcLogBridge;
 import dev.sidecar.server.internal.ModelCallHook;
 import dev.sidecar.server.internal.ServerCore;
@@ -124,6 +125,10 @@ public final class ModelServer implements AutoCloseable {
       sb.addService(health.getHealthService());
       sb.callExecutor(ServerCore.callExecutors());
       server = sb.build().start();
+      if (transport == Transport.UNIX) {
+        // Only this user may connect: the socket is 0600 (bound with the umask's mode).
+        PrivateFiles.restrict(socket.toAbsolutePath(), false);
+      }
     } catch (IOException | RuntimeException e) {
       core.close();
       shutdownGroups();

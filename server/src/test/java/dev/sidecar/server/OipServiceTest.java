@@ -34,6 +34,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -75,6 +76,12 @@ class OipServiceTest {
 
   private ManagedChannel channel(String transport) {
     return transport.equals("tcp") ? tcpChannel : udsChannel;
+  }
+
+  @Test
+  void theUnixSocketIsTheUsersAlone() throws java.io.IOException {
+    assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+        java.nio.file.Files.getPosixFilePermissions(tmp.resolve("iris.sock"))));
   }
 
   @ParameterizedTest

@@ -38,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Clients that never read their answers cannot wedge the server: a real sidecar process on a
- * small heap and direct-memory limit, 48 streams that send 400 KB requests to a pass-through
+ * small heap (256 MB, direct memory too), 48 streams that send 400 KB requests to a pass-through
  * model (400 KB answers) and never read. Before, each stalled stream held 16 answers in direct
  * memory (about 6 MB), the writes ran out of it on the inference worker, which died, and every
  * later call timed out while health said SERVING. Now a fresh client is answered, health stays
@@ -129,7 +129,7 @@ class StalledStreamsIT {
     List<String> cmd = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-cp", System.getProperty("java.class.path"),
-        "-Xmx256m", "-XX:MaxDirectMemorySize=128m",
+        "-Xmx256m", "-XX:MaxDirectMemorySize=256m",
         "-Dslf4j.provider=dev.sidecar.server.internal.StderrLoggerProvider",
         SidecarMain.class.getName(), "--bundle-dir", bundle.root().toString(),
         "--port", "0", "--stream-stall-timeout-ms", "3000"));
