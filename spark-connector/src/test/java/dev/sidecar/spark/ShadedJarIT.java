@@ -48,6 +48,29 @@ class ShadedJarIT {
     }
   }
 
+  /** Native libraries an executor may load, for each platform the jar supports. */
+  private static final List<String> NATIVES = List.of(
+      "ai/onnxruntime/native/linux-x64/libonnxruntime.so",
+      "ai/onnxruntime/native/linux-aarch64/libonnxruntime.so",
+      "ai/onnxruntime/native/osx-x64/libonnxruntime.dylib",
+      "ai/onnxruntime/native/osx-aarch64/libonnxruntime.dylib",
+      "ai/onnxruntime/native/win-x64/onnxruntime.dll",
+      "META-INF/native/libdev_sidecar_shaded_netty_transport_native_epoll_x86_64.so",
+      "META-INF/native/libdev_sidecar_shaded_netty_transport_native_epoll_aarch_64.so");
+
+  @Test
+  void shadedJarCarriesEachPlatformsNativesAndNothingNoExecutorLoads() throws Exception {
+    try (JarFile jar = new JarFile(shadedJar().toFile())) {
+      List<String> names = jar.stream().map(e -> e.getName()).collect(Collectors.toList());
+      for (String lib : NATIVES) {
+        assertTrue(names.contains(lib), "the shaded jar carries " + lib);
+      }
+      List<String> unused = names.stream().filter(n -> n.contains(".dSYM/") || n.contains("quic")
+          || n.contains("io_uring")).collect(Collectors.toList());
+      assertTrue(unused.isEmpty(), "debug symbols, QUIC and io_uring are left out: " + unused);
+    }
+  }
+
   @Test
   void scoresIrisWithOnlyTheShadedJarAndSparksJars() throws Exception {
     TestBundles.Built iris = TestBundles.iris();

@@ -69,14 +69,28 @@ public final class BundleShipper {
 
   /** The URI under which the context serves {@code fileName}, or null when it was never added. */
   private static String shippedUri(SparkContext sc, String fileName) {
-    scala.collection.Iterator<String> files = sc.listFiles().iterator();
+    scala.collection.Iterator<?> files = listFiles(sc).iterator();
     while (files.hasNext()) {
-      String f = files.next();
+      String f = (String) files.next();
       if (f.endsWith("/" + fileName)) {
         return f;
       }
     }
     return null;
+  }
+
+  /**
+   * {@code sc.listFiles()}, called by name: it returns {@code scala.collection.Seq} on Scala 2.12
+   * and {@code scala.collection.immutable.Seq} on 2.13, so a compiled call links on one of them
+   * only, and neither the Java API nor {@code SparkFiles} lists the added files.
+   */
+  private static scala.collection.Iterable<?> listFiles(SparkContext sc) {
+    try {
+      return (scala.collection.Iterable<?>) SparkContext.class.getMethod("listFiles").invoke(sc);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException("cannot list the files added to Spark (SparkContext"
+          + ".listFiles) on Spark " + sc.version() + ": " + e, e);
+    }
   }
 
   private static Path stagingDir(SparkContext sc) {
