@@ -70,7 +70,7 @@ run_tests() {
   wheels=("$target"/dist/*.whl)
   # Built again when the jar or a source file is newer than the wheel.
   if [ ! -e "${wheels[0]}" ] || [ "$jar" -nt "${wheels[0]}" ] \
-      || [ -n "$(find "$here/src" "$here/pyproject.toml" -newer "${wheels[0]}" -not -path '*/jars/*' | head -1)" ]; then
+      || [ -n "$(find "$here/src" "$here/pyproject.toml" -type f -newer "${wheels[0]}" -not -path '*/jars/*' -not -name '*.pyc' | head -1)" ]; then
     wheel
     wheels=("$target"/dist/*.whl)
   fi
