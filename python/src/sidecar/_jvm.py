@@ -68,7 +68,10 @@ def errors() -> Iterator[None]:
         yield
     except Exception as e:  # Py4JJavaError, or PySpark's CapturedException of one
         jexc = getattr(e, "java_exception", None) or getattr(e, "_origin", None)
-        found = _project_cause(jexc, e) if jexc is not None else None
+        try:
+            found = _project_cause(jexc, e) if jexc is not None else None
+        except Exception:  # the JVM is gone: the original error says more
+            found = None
         if found is None:
             raise
         raise found from None
