@@ -22,7 +22,7 @@ class LineageIT {
   }
 
   @Test
-  void everyRowNamesTheBundleApiAndWhenItWasScoredInProcessMode() {
+  void everyRowNamesTheBundleApiAndWhenItWasScoredThroughASidecarProcess() {
     LineageTest.assertLineage(spark, TestBundles.iris(),
         RunOptions.builder().chunkRows(16).lineageColumns(true).build(), "");
   }
