@@ -111,6 +111,12 @@ final class RunCommand extends StoreCommand {
           + " run, naming the column.")
   boolean allowNulls;
 
+  @Option(names = "--lineage",
+      description = "Add the columns sidecar_bundle, sidecar_version, sidecar_digest,"
+          + " sidecar_api and sidecar_scored_at (when the row was scored) to every row."
+          + " Default: outputs only.")
+  boolean lineage;
+
   @Option(names = "--overwrite", description = "Replace the output if it exists (only once the"
       + " run has succeeded). Default: fail.")
   boolean overwrite;
@@ -127,7 +133,7 @@ final class RunCommand extends StoreCommand {
       throw new IllegalArgumentException("no input at " + input);
     }
     RunOptions.Builder ob = RunOptions.builder().sidecarMode(mode(sidecarMode))
-        .allowNulls(allowNulls);
+        .allowNulls(allowNulls).lineageColumns(lineage);
     if (chunkRows != null) {
       ob.chunkRows(chunkRows);
     }

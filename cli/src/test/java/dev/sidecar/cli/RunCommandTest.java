@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -102,6 +103,31 @@ class RunCommandTest {
     assertTrue(lines.get(0).startsWith("sepal_length,sepal_width,petal_length,petal_width,species,label,probabilities"),
         lines.get(0));
     assertTrue(lines.get(1).matches("5\\.1,3\\.5,1\\.4,0\\.2,setosa,setosa,\"\\[0\\.98.*\\]\""), lines.get(1));
+  }
+
+  @Test
+  void lineageAddsTheBundleTheApiAndWhenEachRowWasScored() throws Exception {
+    Path out = tmp.resolve("scored-lineage");
+    BundleCliTest.Run r = run("run", archive.toString(), "--api", "classify",
+        "--input", IRIS.resolve("iris.csv").toString(), "--output", out.toString(),
+        "--output-format", "csv", "--master", "local[1]", "--sidecar-mode", "in-process",
+        "--lineage");
+    assertEquals(0, r.code(), r.err());
+    List<String> lines = new ArrayList<>();
+    try (var files = Files.list(out)) {
+      for (Path p : (Iterable<Path>) files.filter(f -> f.getFileName().toString().endsWith(".csv"))::iterator) {
+        lines.addAll(Files.readAllLines(p));
+      }
+    }
+    assertEquals("sepal_length,sepal_width,petal_length,petal_width,species,label,probabilities,"
+        + "sidecar_bundle,sidecar_version,sidecar_digest,sidecar_api,sidecar_scored_at",
+        lines.get(0));
+    String digest = BundleArchive.inspect(archive).digest();
+    assertEquals(151, lines.size(), "a header and 150 rows");
+    for (String line : lines.subList(1, lines.size())) {
+      assertTrue(line.matches(".*,iris_classifier,1\\.0\\.0," + digest
+          + ",classify,\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d.*"), line);
+    }
   }
 
   @Test

@@ -33,6 +33,14 @@ public final class RunOptions implements Serializable {
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(60);
   /** How long a task waits for the answer to one request. */
   public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(120);
+  /**
+   * The columns {@link Builder#lineageColumns(boolean) lineageColumns(true)} appends after the
+   * outputs, each named with the {@linkplain #outputPrefix() output prefix} before it: the
+   * bundle's name, version and digest and the API (strings), and when the row's chunk was
+   * scored (a timestamp).
+   */
+  public static final List<String> LINEAGE_COLUMNS = List.of("sidecar_bundle", "sidecar_version",
+      "sidecar_digest", "sidecar_api", "sidecar_scored_at");
 
   /** Where the sidecar runs. */
   public enum SidecarMode {
@@ -52,6 +60,7 @@ public final class RunOptions implements Serializable {
   private final Duration startTimeout;
   private final Duration requestTimeout;
   private final boolean allowNulls;
+  private final boolean lineageColumns;
 
   private RunOptions(Builder b) {
     this.chunkRows = b.chunkRows;
@@ -64,6 +73,7 @@ public final class RunOptions implements Serializable {
     this.startTimeout = b.startTimeout;
     this.requestTimeout = b.requestTimeout;
     this.allowNulls = b.allowNulls;
+    this.lineageColumns = b.lineageColumns;
   }
 
   public static RunOptions defaults() {
@@ -86,7 +96,8 @@ public final class RunOptions implements Serializable {
         .sidecarIntraOpThreads(sidecarIntraOpThreads)
         .startTimeout(startTimeout)
         .requestTimeout(requestTimeout)
-        .allowNulls(allowNulls);
+        .allowNulls(allowNulls)
+        .lineageColumns(lineageColumns);
   }
 
   /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
@@ -142,6 +153,11 @@ public final class RunOptions implements Serializable {
     return allowNulls;
   }
 
+  /** True when the result gets the {@link #LINEAGE_COLUMNS}. */
+  public boolean lineageColumns() {
+    return lineageColumns;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof RunOptions)) {
@@ -153,13 +169,13 @@ public final class RunOptions implements Serializable {
         && outputPrefix.equals(r.outputPrefix) && sidecarJvmOptions.equals(r.sidecarJvmOptions)
         && sidecarIntraOpThreads == r.sidecarIntraOpThreads
         && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
-        && allowNulls == r.allowNulls;
+        && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
-        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls);
+        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns);
   }
 
   @Override
@@ -168,7 +184,8 @@ public final class RunOptions implements Serializable {
         + ", sidecarMode=" + sidecarMode + ", keepInputColumns=" + keepInputColumns
         + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
-        + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls + "]";
+        + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls
+        + ", lineageColumns=" + lineageColumns + "]";
   }
 
   /** Builds {@link RunOptions}; each setter checks its argument and names it when it is bad. */
@@ -183,6 +200,7 @@ public final class RunOptions implements Serializable {
     private Duration startTimeout = DEFAULT_START_TIMEOUT;
     private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
     private boolean allowNulls = false;
+    private boolean lineageColumns = false;
 
     private Builder() {
     }
@@ -256,6 +274,18 @@ public final class RunOptions implements Serializable {
      */
     public Builder allowNulls(boolean allow) {
       this.allowNulls = allow;
+      return this;
+    }
+
+    /**
+     * When true, every output row also gets the {@link RunOptions#LINEAGE_COLUMNS} (prefixed
+     * like the outputs): {@code sidecar_bundle}, {@code sidecar_version}, {@code sidecar_digest}
+     * and {@code sidecar_api} (strings) say what scored it, {@code sidecar_scored_at} (a
+     * timestamp, one per chunk of rows) when. Rows let through with null outputs by
+     * {@link #allowNulls(boolean)} get them too. Default false.
+     */
+    public Builder lineageColumns(boolean lineage) {
+      this.lineageColumns = lineage;
       return this;
     }
 

@@ -27,6 +27,7 @@ class RunOptionsTest {
     assertTrue(d.keepInputColumns());
     assertEquals("", d.outputPrefix());
     assertEquals(false, d.allowNulls());
+    assertEquals(false, d.lineageColumns());
     assertEquals(RunOptions.DEFAULT_START_TIMEOUT, d.startTimeout());
   }
 
@@ -34,7 +35,7 @@ class RunOptionsTest {
   void survivesJavaSerialization() throws Exception {
     RunOptions o = RunOptions.builder().chunkRows(10).outputPrefix("p_")
         .sidecarJvmOptions(List.of("-Xmx256m")).requestTimeout(Duration.ofSeconds(5))
-        .allowNulls(true).build();
+        .allowNulls(true).lineageColumns(true).build();
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
       out.writeObject(o);

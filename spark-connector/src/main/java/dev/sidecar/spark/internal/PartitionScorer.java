@@ -9,6 +9,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
@@ -31,7 +32,8 @@ import org.apache.spark.sql.types.DataType;
  * {@code chunksInFlight + 1} chunks of rows are held at any time, whatever the partition size.
  * The sidecar is leased lazily, so an empty partition starts nothing. Rows are Spark's internal
  * rows throughout: input rows are copied once (Spark reuses them), kept columns pass through
- * untouched, and each output row is the input row joined to the row of its outputs.
+ * untouched, and each output row is the input row joined to the row of its outputs (and, with
+ * lineage columns, the chunk's lineage values, taken when its answer arrived).
  */
 public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseable {
   private final ScoringPlan plan;
@@ -71,6 +73,8 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     ChunkEncoder.Buffers buffers;
     final CompletableFuture<ModelStreamInferResponse> answer = new CompletableFuture<>();
     Object[][] outputs;
+    /** The lineage columns' values, when the plan has them. */
+    Object[] lineage;
     int nextValid;
 
     Chunk(long seq, long firstRow, int size) {
@@ -139,12 +143,16 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     int r = position++;
     InternalRow in = c.rows[r];
     c.rows[r] = null;
-    Object[] outputs = new Object[plan.outputs().size()];
+    int n = plan.outputs().size();
+    Object[] outputs = new Object[n + (c.lineage == null ? 0 : c.lineage.length)];
     if (c.valid[r]) {
       int v = c.nextValid++;
-      for (int o = 0; o < outputs.length; o++) {
+      for (int o = 0; o < n; o++) {
         outputs[o] = c.outputs[o][v];
       }
+    }
+    if (c.lineage != null) {
+      System.arraycopy(c.lineage, 0, outputs, n, c.lineage.length);
     }
     InternalRow out = new GenericInternalRow(outputs);
     int[] kept = plan.keptFields();
@@ -262,6 +270,9 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw failure("interrupted while waiting for the sidecar", null);
+    }
+    if (plan.options().lineageColumns()) {
+      c.lineage = plan.lineage().values(Instant.now());
     }
     if (answer == null) {
       c.outputs = new Object[plan.outputs().size()][0];

@@ -86,12 +86,22 @@ public final class ScoringPlanner {
       outFields.add(new StructField(column, SparkTypes.outputType(o), options.allowNulls(),
           org.apache.spark.sql.types.Metadata.empty()));
     }
+    Lineage lineage = new Lineage(manifest.name(), manifest.version(), digest, api.name());
+    if (options.lineageColumns()) {
+      for (StructField f : lineage.fields(options.outputPrefix())) {
+        if (!names.add(f.name().toLowerCase(Locale.ROOT))) {
+          problems.add("lineage column '" + f.name() + "' clashes with an input or output column"
+              + " of the same name; set an output prefix or drop the input columns");
+        }
+        outFields.add(f);
+      }
+    }
     if (!problems.isEmpty()) {
       throw new SidecarSparkException(where + " cannot score this DataFrame: "
           + String.join("; ", problems) + ". DataFrame schema: " + schema.simpleString());
     }
     return new ScoringPlan(manifest.tag(), digest, "", "", api.name(), inputs, outputs,
-        kept, new StructType(outFields.toArray(new StructField[0])), options);
+        kept, new StructType(outFields.toArray(new StructField[0])), lineage, options);
   }
 
   private static int fieldIndex(StructType schema, String name) {
