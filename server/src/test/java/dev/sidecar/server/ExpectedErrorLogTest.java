@@ -139,33 +139,17 @@ class ExpectedErrorLogTest {
 
   /** A call whose deadline passes while the worker is held is dropped unrun. */
   private void deadlinePassesInTheQueue(ManagedChannel ch) throws Exception {
-    Fixtures.Gate g = new Fixtures.Gate();
-    gate = g;
-    try {
-      var busy = GRPCInferenceServiceGrpc.newFutureStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS)
-          .modelInfer(request());
-      assertTrue(g.entered.await(60, TimeUnit.SECONDS));
+    whileTheWorkerIsHeld(ch, () -> {
       StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
           Fixtures.blocking(ch).withDeadlineAfter(200, TimeUnit.MILLISECONDS)
               .modelInfer(request()));
       assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-      gate = null;
-      g.release.countDown();
-      busy.get(60, TimeUnit.SECONDS);
-    } finally {
-      gate = null;
-      g.release.countDown();
-    }
+    });
   }
 
   /** A stream cancelled by its client while its request waits in the queue. */
   private void streamCancelledWithARequestQueued(ManagedChannel ch) throws Exception {
-    Fixtures.Gate g = new Fixtures.Gate();
-    gate = g;
-    try {
-      var busy = GRPCInferenceServiceGrpc.newFutureStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS)
-          .modelInfer(request());
-      assertTrue(g.entered.await(60, TimeUnit.SECONDS));
+    ModelInferResponse held = whileTheWorkerIsHeld(ch, () -> {
       StreamObserver<ModelInferRequest> s = GRPCInferenceServiceGrpc.newStub(ch)
           .modelStreamInfer(new StreamObserver<ModelStreamInferResponse>() {
             @Override
@@ -185,10 +169,29 @@ class ExpectedErrorLogTest {
         Fixtures.sleep(10);
       }
       ((ClientCallStreamObserver<ModelInferRequest>) s).cancel("the test cancels", null);
+    });
+    assertEquals(1, held.getOutputs(0).getShape(0));
+  }
+
+  private interface Step {
+    void run() throws Exception;
+  }
+
+  /**
+   * Holds the only inference worker with one call while {@code step} runs, then lets it go;
+   * returns the held call's answer.
+   */
+  private ModelInferResponse whileTheWorkerIsHeld(ManagedChannel ch, Step step) throws Exception {
+    Fixtures.Gate g = new Fixtures.Gate();
+    gate = g;
+    try {
+      var busy = GRPCInferenceServiceGrpc.newFutureStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS)
+          .modelInfer(request());
+      assertTrue(g.entered.await(60, TimeUnit.SECONDS));
+      step.run();
       gate = null;
       g.release.countDown();
-      ModelInferResponse r = busy.get(60, TimeUnit.SECONDS);
-      assertEquals(1, r.getOutputs(0).getShape(0));
+      return busy.get(60, TimeUnit.SECONDS);
     } finally {
       gate = null;
       g.release.countDown();
