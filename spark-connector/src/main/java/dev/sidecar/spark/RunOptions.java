@@ -86,8 +86,9 @@ public final class RunOptions implements Serializable {
 
   /** A builder starting from these options. */
   public Builder toBuilder() {
-    return new Builder()
-        .chunkRows(chunkRows)
+    Builder b = new Builder();
+    b.chunkRows = chunkRows; // 0 (automatic) is valid here but not a value a user may set
+    return b
         .chunksInFlight(chunksInFlight)
         .sidecarMode(sidecarMode)
         .keepInputColumns(keepInputColumns)

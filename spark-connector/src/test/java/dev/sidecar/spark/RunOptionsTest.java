@@ -47,6 +47,20 @@ class RunOptionsTest {
   }
 
   @Test
+  void everyBuilderRoundTripGivesEqualOptions() {
+    RunOptions defaults = RunOptions.defaults();
+    assertEquals(defaults, defaults.toBuilder().build());
+    assertEquals(defaults, RunOptions.builder().build());
+    RunOptions all = RunOptions.builder().chunkRows(10).chunksInFlight(2)
+        .sidecarMode(RunOptions.SidecarMode.IN_PROCESS).keepInputColumns(false)
+        .outputPrefix("p_").sidecarJvmOptions(List.of("-Xmx256m")).sidecarIntraOpThreads(2)
+        .startTimeout(Duration.ofSeconds(9)).requestTimeout(Duration.ofSeconds(5))
+        .allowNulls(true).lineageColumns(true).build();
+    assertEquals(all, all.toBuilder().build());
+    assertEquals(defaults.toBuilder().allowNulls(true).build().chunkRows(), defaults.chunkRows());
+  }
+
+  @Test
   void badValuesAreNamed() {
     assertTrue(assertThrows(IllegalArgumentException.class,
         () -> RunOptions.builder().chunkRows(0)).getMessage().contains("chunkRows"));
