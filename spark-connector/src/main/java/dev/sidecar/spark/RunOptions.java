@@ -118,6 +118,14 @@ public final class RunOptions implements Serializable {
     return (int) Math.max(MIN_AUTO_CHUNK_ROWS, Math.min(MAX_AUTO_CHUNK_ROWS, rows));
   }
 
+  /**
+   * The most rows per request these options can produce, whatever the row width: what
+   * {@link #chunkRowsFor} gives for the narrowest rows.
+   */
+  public int largestChunkRows() {
+    return chunkRowsFor(1);
+  }
+
   public int chunksInFlight() {
     return chunksInFlight;
   }

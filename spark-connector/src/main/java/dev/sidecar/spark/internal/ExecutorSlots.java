@@ -48,12 +48,14 @@ final class ExecutorSlots {
 
   /**
    * How many rows the sidecar may queue per API: what every task slot of this executor can
-   * have in flight with the largest chunks these options can produce, twice over (for two jobs
-   * sharing the sidecar). The connector's own streams are bounded by construction, so the
-   * sidecar's overload guard must never refuse them.
+   * have in flight with the largest chunks these options (or the defaults, for another job
+   * sharing the sidecar) can produce, twice over (for two jobs sharing the sidecar). The
+   * connector's own streams are bounded by construction, so the sidecar's overload guard must
+   * never refuse them. Chunks are sized by {@link RunOptions#chunkRowsFor} alone, here as in
+   * the task.
    */
   private static int maxQueuedRows(RunOptions options) {
-    long chunk = Math.max(options.chunkRows(), RunOptions.MAX_AUTO_CHUNK_ROWS);
+    long chunk = Math.max(options.largestChunkRows(), RunOptions.defaults().largestChunkRows());
     long rows = 2L * count() * options.chunksInFlight() * chunk;
     return (int) Math.min(Integer.MAX_VALUE, rows);
   }
