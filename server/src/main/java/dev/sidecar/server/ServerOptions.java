@@ -33,6 +33,8 @@ public record ServerOptions(int intraOpThreads, int interOpThreads, int inferenc
     int maxInboundMessageBytes, int maxQueuedRows, int streamWindow, long streamBufferBytes,
     long totalStreamBufferBytes, Duration streamStallTimeout, Duration gracefulTimeout) {
 
+  /** One thread per operator: batching, not operator parallelism, scales a sidecar. */
+  public static final int DEFAULT_INTRA_OP_THREADS = 1;
   public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 64 * 1024 * 1024;
   public static final int DEFAULT_MAX_QUEUED_ROWS = 262_144;
   public static final int DEFAULT_STREAM_WINDOW = 16;
@@ -88,7 +90,7 @@ public record ServerOptions(int intraOpThreads, int interOpThreads, int inferenc
   public static ServerOptions defaults() {
     long total = Math.min(MAX_DEFAULT_TOTAL_STREAM_BUFFER_BYTES,
         Math.max(DEFAULT_STREAM_BUFFER_BYTES, Runtime.getRuntime().maxMemory() / 4));
-    return new ServerOptions(1, 0, 1, DEFAULT_MAX_INBOUND_MESSAGE_BYTES, DEFAULT_MAX_QUEUED_ROWS,
+    return new ServerOptions(DEFAULT_INTRA_OP_THREADS, 0, 1, DEFAULT_MAX_INBOUND_MESSAGE_BYTES, DEFAULT_MAX_QUEUED_ROWS,
         DEFAULT_STREAM_WINDOW, DEFAULT_STREAM_BUFFER_BYTES, total, DEFAULT_STREAM_STALL_TIMEOUT,
         DEFAULT_GRACEFUL_TIMEOUT);
   }

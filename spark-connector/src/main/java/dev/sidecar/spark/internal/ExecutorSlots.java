@@ -36,14 +36,13 @@ final class ExecutorSlots {
   /**
    * The server options of a sidecar the connector starts, in or out of process: one inference
    * worker per task slot, a queue sized by {@link #maxQueuedRows}, and the intra-op threads the
-   * options ask for (0 keeps the server's default).
+   * options ask for (0 = ONNX Runtime's choice).
    */
   static ServerOptions serverOptions(RunOptions options) {
-    ServerOptions o = ServerOptions.defaults()
+    return ServerOptions.defaults()
         .withInferenceWorkers(count())
-        .withMaxQueuedRows(maxQueuedRows(options));
-    return options.sidecarIntraOpThreads() > 0
-        ? o.withIntraOpThreads(options.sidecarIntraOpThreads()) : o;
+        .withMaxQueuedRows(maxQueuedRows(options))
+        .withIntraOpThreads(options.sidecarIntraOpThreads());
   }
 
   /**

@@ -49,4 +49,14 @@ class ExecutorSlotsTest {
     assertEquals(3, ServerOptions.parseArgs(ExecutorSlots.serverOptions(OPTIONS.get(3)).toArgs(),
         (f, v) -> { }).intraOpThreads());
   }
+
+  @Test
+  void zeroIntraOpThreadsMeansOnnxRuntimesChoiceForTheConnectorToo() {
+    assertEquals(ServerOptions.DEFAULT_INTRA_OP_THREADS,
+        ExecutorSlots.serverOptions(RunOptions.defaults()).intraOpThreads());
+    ServerOptions ortChoice =
+        ExecutorSlots.serverOptions(RunOptions.builder().sidecarIntraOpThreads(0).build());
+    assertEquals(0, ortChoice.intraOpThreads());
+    assertTrue(String.join(" ", ortChoice.toArgs()).contains("--intra-op-threads 0"));
+  }
 }
