@@ -203,12 +203,18 @@ final class SpecParser {
           "max_latency_ms"));
       boolean enabled = b.containsKey("enabled") ? bool(b.get("enabled"), bp + ".enabled") : true;
       int maxBatch = b.containsKey("max_batch_size")
-          ? integer(b.get("max_batch_size"), bp + ".max_batch_size", 1, 1 << 24)
+          ? integer(b.get("max_batch_size"), bp + ".max_batch_size",
+              Integer.MIN_VALUE, Integer.MAX_VALUE)
           : BatchingSpec.DEFAULT_MAX_BATCH_SIZE;
       int maxLatency = b.containsKey("max_latency_ms")
-          ? integer(b.get("max_latency_ms"), bp + ".max_latency_ms", 0, 600_000)
+          ? integer(b.get("max_latency_ms"), bp + ".max_latency_ms",
+              Integer.MIN_VALUE, Integer.MAX_VALUE)
           : BatchingSpec.DEFAULT_MAX_LATENCY_MS;
-      batching = new BatchingSpec(enabled, maxBatch, maxLatency);
+      try {
+        batching = new BatchingSpec(enabled, maxBatch, maxLatency);
+      } catch (IllegalArgumentException e) {
+        throw error(a.get("batching"), bp, e.getMessage());
+      }
     }
     return new ApiDecl(name, model, input, outputs, batching);
   }

@@ -123,7 +123,7 @@ class SpecParseTest {
         .contains("apis[0].input.shape: unknown key 'shape'"));
     assertTrue(refused(HEAD + "  - name: a\n    input: {kind: series, column: x}\n"
         + "    batching: {max_batch_size: 0}\n")
-        .contains("apis[0].batching.max_batch_size: expected an integer in [1, 16777216], found 0"));
+        .contains("apis[0].batching: max_batch_size must be in [1, 16777216] rows, found 0"));
     assertTrue(refused(HEAD + "  - name: a\n    input: {kind: series, column: x}\n"
         + "    batching: {enabled: maybe}\n")
         .contains("apis[0].batching.enabled: expected true or false, found 'maybe'"));

@@ -66,8 +66,9 @@ final class ServeCommand extends StoreCommand {
   Path tlsKey;
 
   @Option(names = "--intra-op-threads", paramLabel = "N",
-      description = "ONNX Runtime threads inside one operator; 0 = ONNX Runtime's choice."
-          + " Default: 1 (batching, not operator parallelism, scales the server).")
+      description = "ONNX Runtime threads inside one operator; 0 = ONNX Runtime's choice"
+          + " (as for the Spark connector's sidecar). Default: 1 (batching, not operator"
+          + " parallelism, scales the server).")
   Integer intraOpThreads;
 
   @Option(names = "--max-queued-rows", paramLabel = "N",
@@ -86,6 +87,18 @@ final class ServeCommand extends StoreCommand {
     this.onStarted = onStarted;
   }
 
+  /** The server's tuning: the defaults, with what the flags set (0 threads = ONNX Runtime's). */
+  ServerOptions options() {
+    ServerOptions options = ServerOptions.defaults();
+    if (intraOpThreads != null) {
+      options = options.withIntraOpThreads(intraOpThreads);
+    }
+    if (maxQueuedRows != null) {
+      options = options.withMaxQueuedRows(maxQueuedRows);
+    }
+    return options;
+  }
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     if ((tlsCert == null) != (tlsKey == null)) {
@@ -94,14 +107,7 @@ final class ServeCommand extends StoreCommand {
     }
     String secret = tokenOptions.resolve();
     Bundle bundle = load();
-    ServerOptions options = ServerOptions.defaults();
-    if (intraOpThreads != null) {
-      options = options.withIntraOpThreads(intraOpThreads);
-    }
-    if (maxQueuedRows != null) {
-      options = options.withMaxQueuedRows(maxQueuedRows);
-    }
-    ModelServer.Builder b = ModelServer.builder(bundle).options(options).token(secret);
+    ModelServer.Builder b = ModelServer.builder(bundle).options(options()).token(secret);
     if (where != null && where.socket != null) {
       b.unixSocket(where.socket);
     } else {

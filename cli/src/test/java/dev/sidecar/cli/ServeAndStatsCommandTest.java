@@ -11,6 +11,7 @@ import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelMetadataRequest;
 import dev.sidecar.proto.inference.ModelMetadataResponse;
+import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.tensor.RawCodec;
 import io.grpc.ManagedChannel;
@@ -19,6 +20,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -124,4 +126,16 @@ class ServeAndStatsCommandTest {
     assertTrue(r.err().contains("no bundle named 'nope'"), r.err());
   }
 
+  @Test
+  void zeroIntraOpThreadsMeansOnnxRuntimesChoiceAsInTheSidecar() {
+    ServeCommand serve = new ServeCommand();
+    new CommandLine(serve).parseArgs("iris_classifier:1.0.0", "--intra-op-threads", "0");
+    ServerOptions o = serve.options();
+    assertEquals(0, o.intraOpThreads());
+    // The same server options as the sidecar process reads from the same flag.
+    assertEquals(o, ServerOptions.parseArgs(List.of("--intra-op-threads", "0"), (f, v) -> {
+      throw new IllegalArgumentException(f);
+    }));
+    assertEquals(1, new ServeCommand().options().intraOpThreads());
+  }
 }

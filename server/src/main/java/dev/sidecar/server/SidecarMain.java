@@ -4,7 +4,7 @@ import dev.sidecar.bundle.Bundle;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,9 +15,13 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR
  *     (--socket PATH | --host 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N]
- *     [--inference-workers N] [--max-queued-rows N] [--max-message-bytes N]
- *     [--stream-buffer-bytes N] [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N]
+ *     [--inter-op-threads N] [--inference-workers N] [--max-queued-rows N]
+ *     [--max-message-bytes N] [--stream-window N] [--stream-buffer-bytes N]
+ *     [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N] [--graceful-timeout-ms N]
  * </pre>
+ *
+ * The tuning flags are {@link ServerOptions#toArgs()}'s; a thread count of 0 means ONNX Runtime's
+ * choice, and a flag left out keeps {@link ServerOptions#defaults()}.
  *
  * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
  * line {@code SIDECAR READY <target>} on stdout and logs to stderr only. It exits by itself
@@ -32,14 +36,15 @@ public final class SidecarMain {
   }
 
   /** Parsed command line. */
-  private record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
+  record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
       ServerOptions options) {
   }
 
   private static final String USAGE = "usage: SidecarMain --bundle-dir DIR (--socket PATH | --host"
-      + " 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N] [--inference-workers N]"
-      + " [--max-queued-rows N] [--max-message-bytes N] [--stream-buffer-bytes N]"
-      + " [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N]";
+      + " 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N (0 = ONNX Runtime's"
+      + " choice)] [--inter-op-threads N] [--inference-workers N] [--max-queued-rows N]"
+      + " [--max-message-bytes N] [--stream-window N] [--stream-buffer-bytes N]"
+      + " [--total-stream-buffer-bytes N] [--stream-stall-timeout-ms N] [--graceful-timeout-ms N]";
 
   public static void main(String[] argv) {
     // stdout carries exactly one line; everything else goes to stderr.
@@ -115,38 +120,28 @@ public final class SidecarMain {
     parent.get().onExit().thenRun(() -> stop(server, "parent process " + pid + " exited"));
   }
 
-  private static Args parse(String[] argv) {
-    Path bundleDir = null;
-    Path socket = null;
-    String host = null;
-    Integer port = null;
-    long parentPid = -1;
-    ServerOptions o = ServerOptions.defaults();
-    long perStream = o.streamBufferBytes();
-    Long total = null;
-    for (int i = 0; i < argv.length; i++) {
-      String a = argv[i];
-      String v = i + 1 < argv.length ? argv[i + 1] : null;
+  /** Reads the command line: the launch flags here, the tuning flags by {@link ServerOptions}. */
+  static Args parse(String[] argv) {
+    Path[] bundleDir = {null};
+    Path[] socket = {null};
+    String[] host = {null};
+    Integer[] port = {null};
+    long[] parentPid = {-1};
+    ServerOptions o = ServerOptions.parseArgs(List.of(argv), (a, v) -> {
       switch (a) {
-        case "--bundle-dir" -> bundleDir = Path.of(need(a, v));
-        case "--socket" -> socket = Path.of(need(a, v));
-        case "--host" -> host = need(a, v);
-        case "--port" -> port = count(a, v);
-        case "--parent-pid" -> parentPid = parseLong(a, need(a, v), Long.MIN_VALUE);
-        case "--intra-op-threads" -> o = count(a, v) > 0 ? o.withIntraOpThreads(count(a, v)) : o;
-        case "--inference-workers" ->
-            o = count(a, v) > 0 ? o.withInferenceWorkers(count(a, v)) : o;
-        case "--max-queued-rows" -> o = count(a, v) > 0 ? o.withMaxQueuedRows(count(a, v)) : o;
-        case "--max-message-bytes" ->
-            o = count(a, v) > 0 ? o.withMaxInboundMessageBytes(count(a, v)) : o;
-        case "--stream-buffer-bytes" -> perStream = parseLong(a, need(a, v), 1);
-        case "--total-stream-buffer-bytes" -> total = parseLong(a, need(a, v), 1);
-        case "--stream-stall-timeout-ms" ->
-            o = o.withStreamStallTimeout(Duration.ofMillis(parseLong(a, need(a, v), 1)));
+        case "--bundle-dir" -> bundleDir[0] = Path.of(v);
+        case "--socket" -> socket[0] = Path.of(v);
+        case "--host" -> host[0] = v;
+        case "--port" -> port[0] = (int) Math.min(Integer.MAX_VALUE, parseLong(a, v, 0));
+        case "--parent-pid" -> parentPid[0] = parseLong(a, v, Long.MIN_VALUE);
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
-      i++;
-    }
+    });
+    return check(bundleDir[0], socket[0], host[0], port[0], parentPid[0], o);
+  }
+
+  private static Args check(Path bundleDir, Path socket, String host, Integer port, long parentPid,
+      ServerOptions o) {
     if (bundleDir == null) {
       throw new IllegalArgumentException("--bundle-dir is required");
     }
@@ -159,30 +154,8 @@ public final class SidecarMain {
     if (port != null && port > 65535) {
       throw new IllegalArgumentException("--port must be 0..65535, got " + port);
     }
-    long t = total != null ? total : Math.max(perStream, o.totalStreamBufferBytes());
-    if (t < perStream) {
-      throw new IllegalArgumentException("--total-stream-buffer-bytes (" + t + ") must be at least"
-          + " --stream-buffer-bytes (" + perStream + ")");
-    }
-    o = o.withStreamBufferBytes(perStream, t);
     return new Args(bundleDir, socket, host == null ? "127.0.0.1" : host,
         port == null ? 0 : port, parentPid, o);
-  }
-
-  /** The value of a count flag (0 keeps the default); a negative one is refused. */
-  private static int count(String flag, String value) {
-    long n = parseLong(flag, need(flag, value), 0);
-    if (n > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(flag + " must be at most " + Integer.MAX_VALUE);
-    }
-    return (int) n;
-  }
-
-  private static String need(String flag, String value) {
-    if (value == null || value.startsWith("--")) {
-      throw new IllegalArgumentException(flag + " needs a value");
-    }
-    return value;
   }
 
   private static long parseLong(String flag, String value, long min) {

@@ -1,5 +1,6 @@
 package dev.sidecar.spark;
 
+import dev.sidecar.server.ServerOptions;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.List;
@@ -118,6 +119,14 @@ public final class RunOptions implements Serializable {
     return (int) Math.max(MIN_AUTO_CHUNK_ROWS, Math.min(MAX_AUTO_CHUNK_ROWS, rows));
   }
 
+  /**
+   * The most rows per request these options can produce, whatever the row width: what
+   * {@link #chunkRowsFor} gives for the narrowest rows.
+   */
+  public int largestChunkRows() {
+    return chunkRowsFor(1);
+  }
+
   public int chunksInFlight() {
     return chunksInFlight;
   }
@@ -197,7 +206,7 @@ public final class RunOptions implements Serializable {
     private boolean keepInputColumns = true;
     private String outputPrefix = "";
     private List<String> sidecarJvmOptions = DEFAULT_SIDECAR_JVM_OPTIONS;
-    private int sidecarIntraOpThreads = 0;
+    private int sidecarIntraOpThreads = ServerOptions.DEFAULT_INTRA_OP_THREADS;
     private Duration startTimeout = DEFAULT_START_TIMEOUT;
     private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
     private boolean allowNulls = false;
@@ -248,7 +257,11 @@ public final class RunOptions implements Serializable {
       return this;
     }
 
-    /** ONNX Runtime intra-op threads of the sidecar; 0 (default) lets the server choose. */
+    /**
+     * ONNX Runtime intra-op threads of the sidecar (default
+     * {@link ServerOptions#DEFAULT_INTRA_OP_THREADS}); 0 means ONNX Runtime's choice, as for
+     * {@code --intra-op-threads 0} everywhere.
+     */
     public Builder sidecarIntraOpThreads(int threads) {
       if (threads < 0) {
         throw new IllegalArgumentException("sidecarIntraOpThreads must be 0 or more, got " + threads);

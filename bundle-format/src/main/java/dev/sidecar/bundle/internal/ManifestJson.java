@@ -332,14 +332,19 @@ public final class ManifestJson {
     if (en == null || !en.isBoolean()) {
       throw r.error(p + ".batching.enabled", "expected true or false");
     }
-    if (mbs == null || !mbs.canConvertToInt() || mbs.asInt() < 1) {
-      throw r.error(p + ".batching.max_batch_size", "expected a positive integer");
+    if (mbs == null || !mbs.isIntegralNumber() || !mbs.canConvertToInt()) {
+      throw r.error(p + ".batching.max_batch_size", "expected an integer");
     }
-    if (mlm == null || !mlm.canConvertToInt() || mlm.asInt() < 0) {
-      throw r.error(p + ".batching.max_latency_ms", "expected a non-negative integer");
+    if (mlm == null || !mlm.isIntegralNumber() || !mlm.canConvertToInt()) {
+      throw r.error(p + ".batching.max_latency_ms", "expected an integer");
     }
-    return new ApiSpec(name, model, new InputDescriptor(kind, cols, packInto), outs,
-        new BatchingSpec(en.asBoolean(), mbs.asInt(), mlm.asInt()));
+    BatchingSpec batching;
+    try {
+      batching = new BatchingSpec(en.asBoolean(), mbs.asInt(), mlm.asInt());
+    } catch (IllegalArgumentException e) {
+      throw r.error(p + ".batching", e.getMessage());
+    }
+    return new ApiSpec(name, model, new InputDescriptor(kind, cols, packInto), outs, batching);
   }
 
   /** Field access with path-naming errors. */

@@ -132,7 +132,7 @@ final class AdaptiveBatcher implements AutoCloseable {
     this.maxQueuedRows = maxQueuedRows;
     this.runner = runner;
     this.clock = clock;
-    this.maxLatencyNanos = TimeUnit.MILLISECONDS.toNanos(Math.max(0, spec.maxLatencyMs()));
+    this.maxLatencyNanos = TimeUnit.MILLISECONDS.toNanos(spec.maxLatencyMs());
     for (int i = 0; i < workerThreads; i++) {
       startWorker();
     }
@@ -178,7 +178,7 @@ final class AdaptiveBatcher implements AutoCloseable {
    * call larger than the whole queue is admitted alone, when nothing else is queued.
    */
   void submit(InferCall call) throws StatusException {
-    int maxSlice = spec.enabled() && call.mergeable ? Math.max(1, spec.maxBatchSize()) : 0;
+    int maxSlice = spec.enabled() && call.mergeable ? spec.maxBatchSize() : 0;
     lock.lock();
     try {
       if (!accepting) {
@@ -353,7 +353,7 @@ final class AdaptiveBatcher implements AutoCloseable {
     lock.lock();
     try {
       releasedAtNanos = clock.nanoTime();
-      awaitingRows = Math.min(awaitingRows + rows, Math.max(1, spec.maxBatchSize()));
+      awaitingRows = Math.min(awaitingRows + rows, spec.maxBatchSize());
       allBack = false;
     } finally {
       lock.unlock();

@@ -3,7 +3,6 @@ package dev.sidecar.server.internal;
 import ai.onnxruntime.OrtException;
 import com.google.common.util.concurrent.MoreExecutors;
 import dev.sidecar.bundle.ApiSpec;
-import dev.sidecar.bundle.BatchingSpec;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.server.ServerOptions;
@@ -79,9 +78,8 @@ public final class ServerCore implements AutoCloseable {
           runtimes.put(api.model(), rt);
         }
         ApiEndpoint ep = new ApiEndpoint(bundle, api, rt, hook);
-        BatchingSpec b = api.batching() == null ? BatchingSpec.defaults() : api.batching();
-        AdaptiveBatcher batcher = new AdaptiveBatcher(api.name(), b, options.maxQueuedRows(),
-            options.inferenceWorkers(), ep::runBatch);
+        AdaptiveBatcher batcher = new AdaptiveBatcher(api.name(), api.batching(),
+            options.maxQueuedRows(), options.inferenceWorkers(), ep::runBatch);
         batcher.onServingChanged(serving -> reportHealth());
         ep.attach(batcher);
         endpoints.put(api.name(), ep);

@@ -36,24 +36,25 @@ final class ExecutorSlots {
   /**
    * The server options of a sidecar the connector starts, in or out of process: one inference
    * worker per task slot, a queue sized by {@link #maxQueuedRows}, and the intra-op threads the
-   * options ask for (0 keeps the server's default).
+   * options ask for (0 = ONNX Runtime's choice).
    */
   static ServerOptions serverOptions(RunOptions options) {
-    ServerOptions o = ServerOptions.defaults()
+    return ServerOptions.defaults()
         .withInferenceWorkers(count())
-        .withMaxQueuedRows(maxQueuedRows(options));
-    return options.sidecarIntraOpThreads() > 0
-        ? o.withIntraOpThreads(options.sidecarIntraOpThreads()) : o;
+        .withMaxQueuedRows(maxQueuedRows(options))
+        .withIntraOpThreads(options.sidecarIntraOpThreads());
   }
 
   /**
    * How many rows the sidecar may queue per API: what every task slot of this executor can
-   * have in flight with the largest chunks these options can produce, twice over (for two jobs
-   * sharing the sidecar). The connector's own streams are bounded by construction, so the
-   * sidecar's overload guard must never refuse them.
+   * have in flight with the largest chunks these options (or the defaults, for another job
+   * sharing the sidecar) can produce, twice over (for two jobs sharing the sidecar). The
+   * connector's own streams are bounded by construction, so the sidecar's overload guard must
+   * never refuse them. Chunks are sized by {@link RunOptions#chunkRowsFor} alone, here as in
+   * the task.
    */
   private static int maxQueuedRows(RunOptions options) {
-    long chunk = Math.max(options.chunkRows(), RunOptions.MAX_AUTO_CHUNK_ROWS);
+    long chunk = Math.max(options.largestChunkRows(), RunOptions.defaults().largestChunkRows());
     long rows = 2L * count() * options.chunksInFlight() * chunk;
     return (int) Math.min(Integer.MAX_VALUE, rows);
   }

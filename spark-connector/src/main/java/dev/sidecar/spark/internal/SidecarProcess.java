@@ -3,7 +3,6 @@ package dev.sidecar.spark.internal;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.PrivateFiles;
-import dev.sidecar.server.ServerOptions;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.server.SidecarMain;
 import dev.sidecar.spark.RunOptions;
@@ -108,13 +107,7 @@ public final class SidecarProcess implements SidecarHandle {
     }
     cmd.add("--parent-pid");
     cmd.add(Long.toString(self));
-    ServerOptions server = ExecutorSlots.serverOptions(options);
-    cmd.add("--inference-workers");
-    cmd.add(Integer.toString(server.inferenceWorkers()));
-    cmd.add("--max-queued-rows");
-    cmd.add(Integer.toString(server.maxQueuedRows()));
-    cmd.add("--intra-op-threads");
-    cmd.add(Integer.toString(server.intraOpThreads()));
+    cmd.addAll(ExecutorSlots.serverOptions(options).toArgs());
     // The sidecar's own files: its scratch directory and the socket's, if that is elsewhere.
     List<Path> owned = socket == null || socket.startsWith(scratch) ? List.of(scratch)
         : List.of(scratch, socket.getParent());
