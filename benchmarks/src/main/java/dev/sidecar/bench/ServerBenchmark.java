@@ -3,6 +3,7 @@ package dev.sidecar.bench;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
+import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelStreamInferResponse;
@@ -24,7 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -144,7 +144,7 @@ public final class ServerBenchmark {
           on.pct(0.99) <= bound ? "within" : on.serverP99() <= bound ? "within in the server"
               : "over");
     }
-    deleteTree(work);
+    FileTrees.deleteRecursively(work);
   }
 
   /**
@@ -425,13 +425,5 @@ public final class ServerBenchmark {
     }
     return new Config(seconds, warmup, jitWarmup, model, transport, callers, maxLatency, maxBatch,
         chunk, intra, workers);
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    try (var s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
   }
 }

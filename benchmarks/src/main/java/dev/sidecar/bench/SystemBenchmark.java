@@ -3,12 +3,14 @@ package dev.sidecar.bench;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
+import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
 import dev.sidecar.proto.stats.StatsRequest;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.internal.SidecarProcess;
+import dev.sidecar.testkit.OnnxModels;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -123,7 +125,7 @@ public final class SystemBenchmark {
     RunOptions options = RunOptions.defaults();
     for (BenchModel m : models.values()) {
       Path dir = work.resolve("coldstart-" + m.key());
-      deleteTree(dir);
+      FileTrees.deleteRecursively(dir);
       Bundle bundle = BundleArchive.unpack(m.archive(), dir);
       List<Double> spawn = new ArrayList<>();
       List<Double> stats = new ArrayList<>();
@@ -251,16 +253,20 @@ public final class SystemBenchmark {
   static String archive(Path work, long targetMb, long tarTimeoutS, PrintStream log)
       throws IOException, InterruptedException {
     Path dir = work.resolve("archive");
-    deleteTree(dir);
+    FileTrees.deleteRecursively(dir);
     Files.createDirectories(dir);
     Path model = dir.resolve("large.onnx");
     long t0 = System.nanoTime();
-    LargeModel.write(model, targetMb << 20);
+    OnnxModels.writeLargeModel(model, targetMb << 20, BenchModels.SEED);
     long bytes = Files.size(model);
     double mb = bytes / 1048576.0;
     log.printf(Locale.ROOT, "[archive] wrote %s (%.0f MB) in %.1f s%n", model, mb, (System.nanoTime() - t0) / 1e9);
     Path yaml = dir.resolve("bundle.yaml");
-    Files.writeString(yaml, LargeModel.bundleYaml("bench_large", "large.onnx"));
+    // One API feeding an int64 index column to the large model's Gather.
+    Files.writeString(yaml, "name: bench_large\n"
+        + "models:\n  - name: large\n    path: large.onnx\n"
+        + "apis:\n  - name: lookup\n    input: {kind: series, column: index, model_input: index,"
+        + " dtype: int64}\n");
 
     Table t = new Table("step", "seconds", "MB/s of model", "output MB").right(1, 2, 3);
     Path archive = dir.resolve("bench_large.bundle");
@@ -289,8 +295,8 @@ public final class SystemBenchmark {
         Table.fixed(treeSize(untar) / 1048576.0, 0));
     log.printf(Locale.ROOT, "[archive] tar -czf %.2f s, tar -xzf %.2f s%n", tarC, tarX);
     String note = String.format(Locale.ROOT, "%nModel file: %.0f MB (%s). MB/s = model MB / seconds.%n",
-        mb, LargeModel.describe());
-    deleteTree(dir);
+        mb, "testkit OnnxModels.writeLargeModel: one float32 initializer of hashed values in [-1, 1)");
+    FileTrees.deleteRecursively(dir);
     return t.render() + note;
   }
 
@@ -318,17 +324,6 @@ public final class SystemBenchmark {
           throw new UncheckedIOException(e);
         }
       }).sum();
-    }
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
     }
   }
 

@@ -107,15 +107,22 @@ public final class BundleStore {
   }
 
   /**
-   * The archive for a tag or a path: a value ending in {@code .bundle} or containing a path
-   * separator is a file path (which must exist); anything else is a tag resolved in the
-   * {@linkplain #defaultStore() default store}.
+   * The archive for a tag or a path, resolving tags in the {@linkplain #defaultStore() default
+   * store}; see {@link #locateArchive(String)}.
    */
   public static Path locate(String tagOrPath) {
     return defaultStore().locateArchive(tagOrPath);
   }
 
-  /** As {@link #locate(String)}, resolving tags in this store. */
+  /**
+   * The one resolution of a tag or a path to an archive, used by every entry point (the CLI, the
+   * Spark connector): a value that {@linkplain #looksLikePath looks like a path} is a file path,
+   * which must be an existing regular file; anything else is a tag ({@code name},
+   * {@code name:version}, {@code name:alias}) resolved in this store.
+   *
+   * @throws BundleException naming the path that is not a file, or the tag the store lacks (with
+   *     the bundles it has)
+   */
   public Path locateArchive(String tagOrPath) {
     if (looksLikePath(tagOrPath)) {
       Path p = Path.of(tagOrPath);
@@ -127,10 +134,20 @@ public final class BundleStore {
     return archivePath(tagOrPath);
   }
 
-  /** True when {@link #locateArchive(String)} treats the value as a path. */
+  /**
+   * True when {@link #locateArchive(String)} treats the value as a path: it names an existing
+   * regular file, ends in {@code .bundle}, or contains a path separator.
+   */
   public static boolean looksLikePath(String tagOrPath) {
-    return tagOrPath.endsWith(".bundle") || tagOrPath.contains("/")
-        || tagOrPath.contains(java.io.File.separator);
+    if (tagOrPath.endsWith(".bundle") || tagOrPath.contains("/")
+        || tagOrPath.contains(java.io.File.separator)) {
+      return true;
+    }
+    try {
+      return Files.isRegularFile(Path.of(tagOrPath));
+    } catch (java.nio.file.InvalidPathException e) {
+      return false;
+    }
   }
 
   public Path home() {
@@ -290,11 +307,12 @@ public final class BundleStore {
   }
 
   /**
-   * The verified, unpacked bundle of a tag, cached under {@code home/cache/<digest hex>/} (see
-   * {@link BundleArchive#unpackCached} for how a cached copy is checked before reuse).
+   * The verified, unpacked bundle of a tag or an archive path ({@link #locateArchive(String)}),
+   * cached under {@code home/cache/<digest hex>/} (see {@link BundleArchive#unpackCached} for how
+   * a cached copy is checked before reuse).
    */
-  public Bundle load(String tag) {
-    return BundleArchive.unpackCached(archivePath(tag), cacheRoot(), limits).bundle();
+  public Bundle load(String tagOrPath) {
+    return BundleArchive.unpackCached(locateArchive(tagOrPath), cacheRoot(), limits).bundle();
   }
 
   /** The manifest and digest a tag points at; the message lists what exists when nothing does. */

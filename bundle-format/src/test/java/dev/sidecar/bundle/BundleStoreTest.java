@@ -170,6 +170,21 @@ class BundleStoreTest {
   }
 
   @Test
+  void loadTakesPathsAndTags() {
+    BundleStore s = BundleStore.open(tmp.resolve("home"));
+    build("iris", "1", 0);
+    BundleInfo info = s.add(archive("iris", "1"));
+    Bundle byPath = s.load(archive("iris", "1").toString());
+    assertEquals(info.digest(), byPath.digest());
+    assertTrue(byPath.root().startsWith(tmp.resolve("home").resolve("cache")),
+        byPath.root()::toString);
+    assertEquals(byPath.root(), s.load("iris:1").root());
+    String gone = tmp.resolve("gone.bundle").toString();
+    assertTrue(assertThrows(BundleException.class, () -> s.load(gone)).getMessage()
+        .contains("gone.bundle: no such bundle file"));
+  }
+
+  @Test
   void buildIntoTheStore() {
     BundleStore s = BundleStore.open(tmp.resolve("home"));
     BundleInfo info = BundleBuilder.fromSpec(TestBundles.IRIS_DIR.resolve("bundle.yaml"))

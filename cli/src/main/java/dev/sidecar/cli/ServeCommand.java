@@ -2,8 +2,6 @@ package dev.sidecar.cli;
 
 import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.BundleArchive;
-import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.server.ModelServer;
 import dev.sidecar.server.ServerOptions;
 import java.io.IOException;
@@ -164,11 +162,6 @@ final class ServeCommand extends StoreCommand {
     if (Files.isDirectory(asPath)) {
       return Bundle.open(asPath);
     }
-    BundleStore store = store();
-    if (BundleStore.looksLikePath(bundleRef)) {
-      return BundleArchive.unpackCached(store.locateArchive(bundleRef),
-          store.home().resolve("cache")).bundle();
-    }
-    return store.load(bundleRef);
+    return store().load(bundleRef);
   }
 }

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
-import dev.sidecar.spark.RunOptions.SidecarMode;
+import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.internal.ScoringStats;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
@@ -41,7 +41,9 @@ class RunRetryIT {
   void killingTheSidecarMidJobGivesTheSameOutputAsACleanRun() throws Exception {
     Path archive = tmp.resolve("iris.bundle");
     BundleBuilder.fromSpec(Launcher.IRIS_YAML).build(archive);
-    SidecarKey key = new SidecarKey(BundleArchive.inspect(archive).digest(), SidecarMode.PROCESS);
+    // The key of the sidecar args() runs: the CLI's options with --chunk-rows 1000.
+    SidecarKey key = SidecarKey.of(BundleArchive.inspect(archive).digest(),
+        RunOptions.builder().chunkRows(1000).build());
     Path input = numberedIris(tmp.resolve("input.csv"));
 
     Path clean = tmp.resolve("clean");

@@ -97,15 +97,10 @@ public final class Sidecar {
   }
 
   private static Path locate(String tagOrPath) {
-    Path asPath = Path.of(tagOrPath);
-    if (Files.isRegularFile(asPath)) {
-      return asPath;
-    }
     try {
-      return BundleStore.defaultStore().locate(tagOrPath);
+      return BundleStore.locate(tagOrPath);
     } catch (RuntimeException e) {
-      throw new SidecarSparkException("no bundle '" + tagOrPath + "': not an archive file, and "
-          + "the store says: " + e.getMessage(), e);
+      throw new SidecarSparkException("no bundle '" + tagOrPath + "': " + e.getMessage(), e);
     }
   }
 

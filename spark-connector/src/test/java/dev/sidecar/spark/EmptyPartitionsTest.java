@@ -36,7 +36,7 @@ class EmptyPartitionsTest {
     Dataset<Row> empty = spark.range(0, 100, 1, 8).where("id < 0").selectExpr("id as i64");
     assertEquals(8, empty.rdd().getNumPartitions());
     assertEquals(0, Sidecar.runSpark(b.archive(), "i64", empty, OPTS).count());
-    SidecarKey key = new SidecarKey(b.digest(), SidecarMode.IN_PROCESS);
+    SidecarKey key = SidecarKey.of(b.digest(), OPTS);
     assertEquals(0, SidecarRegistry.get().starts(key), "no sidecar started");
     assertEquals(0, ExecutorBundles.unpacks(b.digest()), "nothing unpacked");
   }
@@ -51,7 +51,7 @@ class EmptyPartitionsTest {
     for (Row r : rows) {
       assertEquals(r.getLong(0), r.getLong(1));
     }
-    assertEquals(1, SidecarRegistry.get().starts(new SidecarKey(b.digest(), SidecarMode.IN_PROCESS)),
+    assertEquals(1, SidecarRegistry.get().starts(SidecarKey.of(b.digest(), OPTS)),
         "one sidecar served both non-empty partitions");
   }
 }

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarKey;
 import java.io.File;
 import java.io.IOException;
@@ -32,6 +31,7 @@ class LocalClusterIT {
   private static final long N = 40_000;
   private static SparkSession spark;
   private static TestBundles.Built bundle;
+  private static final RunOptions OPTS = RunOptions.builder().chunkRows(500).build();
   private static SidecarKey key;
 
   @BeforeAll
@@ -40,7 +40,7 @@ class LocalClusterIT {
     assertTrue(home != null, "SPARK_HOME must be set (failsafe sets it)");
     List<Path> dirs = TestClasspath.prepareSparkHome(Path.of(home));
     bundle = TestBundles.kinds("kinds_cluster", "1.0.0");
-    key = new SidecarKey(bundle.digest(), SidecarMode.PROCESS);
+    key = SidecarKey.of(bundle.digest(), OPTS);
     spark = TestSpark.builder("local-cluster[2,1,1024]", "LocalClusterIT")
         .config("spark.executor.extraClassPath",
             dirs.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)))
@@ -58,8 +58,7 @@ class LocalClusterIT {
 
   private static void scoreAndCheck(long from) {
     Dataset<Row> df = spark.range(from, from + N, 1, 8).selectExpr("id as i64");
-    RunOptions opts = RunOptions.builder().chunkRows(500).build();
-    Row r = Sidecar.runSpark(bundle.archive(), "i64", df, opts)
+    Row r = Sidecar.runSpark(bundle.archive(), "i64", df, OPTS)
         .selectExpr("count(*)", "sum(case when out = i64 then 1 else 0 end)").first();
     assertEquals(N, r.getLong(0));
     assertEquals(N, r.getLong(1), "every output equals its input");

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.io.IOException;
@@ -192,7 +191,7 @@ class PrivateCacheIT {
     for (Row r : rows) {
       assertEquals(r.getLong(0), r.getLong(1));
     }
-    return SidecarRegistry.get().pid(new SidecarKey(b.digest(), SidecarMode.PROCESS))
+    return SidecarRegistry.get().pid(SidecarKey.of(b.digest(), RunOptions.defaults()))
         .orElseThrow();
   }
 

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.util.List;
@@ -58,14 +57,13 @@ class SidecarKillIT {
     RunOptions opts = RunOptions.builder().chunkRows(1000).chunksInFlight(4).build();
     Dataset<Row> input = spark.range(0, 60_000, 1, 2).selectExpr("id", "id * 3 as i64");
     List<Row> clean = Sidecar.runSpark(bundle.archive(), "i64", input, opts).collectAsList();
-    SidecarKey key = new SidecarKey(bundle.digest(), SidecarMode.PROCESS);
+    SidecarKey key = SidecarKey.of(bundle.digest(), opts);
     assertEquals(1, SidecarRegistry.get().starts(key));
 
-    String digest = bundle.digest();
     Dataset<Row> killing = input.map((MapFunction<Row, Row>) row -> {
       if (row.getLong(0) == 20_000 && TaskContext.get().attemptNumber() == 0
           && KILLED.compareAndSet(false, true)) {
-        long pid = SidecarRegistry.get().pid(new SidecarKey(digest, SidecarMode.PROCESS))
+        long pid = SidecarRegistry.get().pid(key)
             .orElseThrow(() -> new IllegalStateException("no sidecar to kill"));
         ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
       }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
-import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarCache;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
@@ -55,7 +54,7 @@ class SidecarProcessIT {
     Iris.assertMatchesExpected(Sidecar.runSpark(iris.archive(), "classify_tensor",
         Iris.withFeatureVector(Iris.frame(spark, 2)), opts), "");
 
-    SidecarKey key = new SidecarKey(iris.digest(), SidecarMode.PROCESS);
+    SidecarKey key = SidecarKey.of(iris.digest(), opts);
     assertEquals(1, SidecarRegistry.get().starts(key), "one sidecar for all three jobs");
     StatsResponse stats = SidecarRegistry.get().stats(key).orElseThrow();
     assertNotEquals(ProcessHandle.current().pid(), stats.getPid(), "a separate process");
@@ -141,7 +140,7 @@ class SidecarProcessIT {
   private static long scoreAndGetSidecarPid(TestBundles.Built kinds) {
     Sidecar.runSpark(kinds.archive(), "i64", spark.range(5).selectExpr("id as i64"),
         RunOptions.defaults()).collectAsList();
-    return SidecarRegistry.get().pid(new SidecarKey(kinds.digest(), SidecarMode.PROCESS))
+    return SidecarRegistry.get().pid(SidecarKey.of(kinds.digest(), RunOptions.defaults()))
         .orElseThrow();
   }
 

@@ -3,7 +3,6 @@ package dev.sidecar.spark;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
-import dev.sidecar.spark.RunOptions.SidecarMode;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.io.RandomAccessFile;
@@ -79,7 +78,7 @@ class TamperedCacheIT {
     assertEquals(size, Files.size(model));
 
     // The next job needs a new sidecar: the running one has the model in memory already.
-    SidecarKey key = new SidecarKey(bundle.digest(), SidecarMode.PROCESS);
+    SidecarKey key = SidecarKey.of(bundle.digest(), RunOptions.defaults());
     long first = SidecarRegistry.get().pid(key).orElseThrow();
     ProcessHandle sidecar = ProcessHandle.of(first).orElseThrow();
     sidecar.destroyForcibly();

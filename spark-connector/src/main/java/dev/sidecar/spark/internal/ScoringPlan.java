@@ -27,6 +27,6 @@ public record ScoringPlan(String bundleTag, String bundleDigest, String shippedF
 
   /** Identifies the sidecar that serves this plan within one JVM. */
   public SidecarKey sidecarKey() {
-    return new SidecarKey(bundleDigest, options.sidecarMode());
+    return SidecarKey.of(bundleDigest, options);
   }
 }

@@ -16,8 +16,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one owner of this JVM's sidecars: one per bundle digest and mode, started by the first task
- * that needs it and shared by every concurrent and later task. Tasks hold a {@link Lease}; a
+ * The one owner of this JVM's sidecars: one per {@link SidecarKey} (bundle digest, mode and the
+ * settings that shape the sidecar), started by the first task that needs it and shared by every
+ * concurrent and later task with the same key. Tasks hold a {@link Lease}; a
  * sidecar found dead (or reported broken by a task) is replaced by a fresh one on the next
  * acquire and stopped once its last lease is returned. A shutdown hook stops them all.
  */
