@@ -138,9 +138,13 @@ public final class PrivateFiles {
    * @throws IOException naming the path and what is wrong with it
    */
   public static void checkOwned(Path path, boolean directory) throws IOException {
-    if (!posix(path)) {
-      return;
+    if (posix(path)) {
+      checkOwned(path, directory, currentUser(path));
     }
+  }
+
+  private static void checkOwned(Path path, boolean directory, UserPrincipal me)
+      throws IOException {
     PosixFileAttributes a = Files.getFileAttributeView(path, PosixFileAttributeView.class,
         LinkOption.NOFOLLOW_LINKS).readAttributes();
     String what = directory ? "directory" : "file";
@@ -151,7 +155,6 @@ public final class PrivateFiles {
     if (directory ? !a.isDirectory() : !a.isRegularFile()) {
       throw new IOException(path + " is not a " + what + "; refusing to use it");
     }
-    UserPrincipal me = currentUser(path);
     if (!a.owner().equals(me)) {
       throw new IOException(path + " belongs to " + a.owner().getName() + ", not to "
           + me.getName() + "; refusing to use it (remove it or choose another location)");
@@ -169,11 +172,12 @@ public final class PrivateFiles {
     if (!posix(root)) {
       return;
     }
-    checkOwned(root, true);
+    UserPrincipal me = currentUser(root); // looked up once, not once per file
+    checkOwned(root, true, me);
     try (var walk = Files.walk(root)) {
       for (Path p : (Iterable<Path>) walk::iterator) {
         if (!p.equals(root)) {
-          checkOwned(p, Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS));
+          checkOwned(p, Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS), me);
         }
       }
     }
