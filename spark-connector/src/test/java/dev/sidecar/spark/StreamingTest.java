@@ -181,6 +181,38 @@ class StreamingTest {
         "the row with a null input gets null outputs");
   }
 
+  /** Duplicate and dotted column names, metadata and nullability come out as in batch. */
+  @Test
+  void aStreamGivesTheBatchPathsSchemaAndRows() throws Exception {
+    Path dir = freshDir("parity");
+    Path input = Files.createDirectories(dir.resolve("in"));
+    writeIrisFiles(input, 0, 2);
+    RunOptions options = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
+        .outputPrefix("p.").build();
+    org.apache.spark.sql.types.Metadata meta = new org.apache.spark.sql.types.MetadataBuilder()
+        .putString("comment", "measured in cm").build();
+    java.util.function.Function<Dataset<Row>, Dataset<Row>> shape = df -> df.select(col("*"),
+        col("species").as("species"), col("id").as("a.b`c"),
+        col("petal_width").as("petal_width_cm", meta));
+    Dataset<Row> batch = Sidecar.runSpark(iris.archive(), "classify",
+        shape.apply(spark.read().schema(CSV_SCHEMA).csv(input.toString())), options);
+    Dataset<Row> stream = Sidecar.runSpark(iris.archive(), "classify",
+        shape.apply(spark.readStream().schema(CSV_SCHEMA).csv(input.toString())), options);
+    assertEquals(batch.schema(), stream.schema());
+    assertEquals(meta, stream.schema().apply("petal_width_cm").metadata());
+    assertEquals(List.of("species", "species", "a.b`c", "petal_width_cm", "p.label"),
+        Arrays.asList(stream.columns()).subList(5, 10));
+
+    List<String> batchRows = new ArrayList<>();
+    batch.collectAsList().forEach(r -> batchRows.add(r.toString()));
+    List<String> streamRows = new ArrayList<>();
+    collectOnce(stream, dir).forEach(r -> streamRows.add(r.toString()));
+    batchRows.sort(null);
+    streamRows.sort(null);
+    assertEquals(2 * ROWS_PER_FILE, streamRows.size());
+    assertEquals(batchRows, streamRows);
+  }
+
   @Test
   void aSchemaMismatchOnAStreamFailsOnTheDriverAsInBatch() throws Exception {
     Path input = Files.createDirectories(freshDir("mismatch").resolve("in"));

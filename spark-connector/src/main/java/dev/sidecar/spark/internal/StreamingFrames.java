@@ -9,6 +9,7 @@ import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.util.Iterator;
 import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -29,8 +30,8 @@ import scala.runtime.AbstractFunction1;
  *
  * <p>The plan is {@code select(struct(*) as in)} → Catalyst's own {@code MapPartitions} node
  * (the one {@code Dataset.mapPartitions} builds; every Spark line plans it, streaming or not) →
- * {@code select(out.*)}. {@code MapPartitions} hands its function the single input column's
- * value, which for a struct column is the row itself as an {@code InternalRow} (an
+ * {@code select} of the output struct's fields. {@code MapPartitions} hands its function the
+ * single input column's value, which for a struct column is the row itself as an {@code InternalRow} (an
  * {@code UnsafeRow} over the projection's bytes, not a copy); the function's output rows are
  * the output struct's values. No value is converted to or from a Java object: the cost over
  * {@link InternalFrames} is one unsafe projection in (the struct) and two out (the struct,
@@ -47,10 +48,20 @@ public final class StreamingFrames {
   public static Dataset<Row> mapPartitions(Dataset<Row> df,
       FlatMapFunction<Iterator<InternalRow>, InternalRow> f, StructType schema) {
     LogicalPlan packed = df.select(struct(col("*")).as(IN)).queryExecution().analyzed();
-    Attribute out = DataTypeUtils.toAttribute(new StructField(OUT, schema, false,
-        Metadata.empty()));
+    // The output struct's fields are named _0.._n-1 and renamed on the way out, so any column
+    // names (duplicates, dots, backticks) come out as they are, as in batch.
+    StructField[] fields = schema.fields();
+    StructField[] numbered = new StructField[fields.length];
+    Column[] named = new Column[fields.length];
+    for (int i = 0; i < fields.length; i++) {
+      numbered[i] = new StructField("_" + i, fields[i].dataType(), fields[i].nullable(),
+          Metadata.empty());
+      named[i] = col(OUT + "._" + i).as(fields[i].name(), fields[i].metadata());
+    }
+    Attribute out = DataTypeUtils.toAttribute(new StructField(OUT, new StructType(numbered),
+        false, Metadata.empty()));
     LogicalPlan mapped = new MapPartitions(new PartitionFunction(f), out, packed);
-    return ofRows(df.sparkSession(), mapped).select(col(OUT + ".*"));
+    return ofRows(df.sparkSession(), mapped).select(named);
   }
 
   /**
