@@ -39,7 +39,8 @@ def run_spark(bundle: PathOrTag, api: str, df: Any, **options: Any) -> Any:
     ``bundle`` is a store tag (``name``, ``name:version``, ``name:ALIAS``) or the path of a
     ``.bundle`` file. The result holds ``df``'s columns followed by the API's outputs. The
     schema is checked now (a missing or mistyped column raises :class:`SidecarError` naming
-    it); scoring runs when an action runs. Options, as keywords (see :data:`OPTIONS`):
+    it); scoring runs when an action runs. A streaming DataFrame gives a streaming DataFrame
+    (start it with ``writeStream``). Options, as keywords (see :data:`OPTIONS`):
     chunk_rows, chunks_in_flight, sidecar_mode ('process' or 'in_process'),
     keep_input_columns, output_prefix, sidecar_jvm_options, sidecar_intra_op_threads,
     start_timeout and request_timeout (seconds or timedelta), allow_nulls, lineage_columns.

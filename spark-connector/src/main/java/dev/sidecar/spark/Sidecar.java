@@ -8,6 +8,7 @@ import dev.sidecar.spark.internal.InternalFrames;
 import dev.sidecar.spark.internal.ScoringFunction;
 import dev.sidecar.spark.internal.ScoringPlan;
 import dev.sidecar.spark.internal.ScoringPlanner;
+import dev.sidecar.spark.internal.StreamingFrames;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -28,6 +29,11 @@ import org.apache.spark.sql.catalyst.InternalRow;
  * scoring itself is lazy like any transformation. When it runs, the bundle's archive reaches
  * each executor once through Spark's file distribution, each executor unpacks it once and starts
  * one sidecar for it, and every partition is streamed through that sidecar in chunks.
+ *
+ * <p>A streaming DataFrame ({@code df.isStreaming()}) gives a streaming DataFrame, for
+ * {@code writeStream} (or {@code foreachBatch}). The schema is checked and the archive shipped
+ * once, here; every micro-batch's tasks then use the executor's unpacked bundle and its running
+ * sidecar, as the tasks of a batch job do.
  */
 public final class Sidecar {
   private Sidecar() {
@@ -68,6 +74,10 @@ public final class Sidecar {
         options);
     ScoringPlan plan = checked.shippedAs(BundleShipper.ship(df.sparkSession().sparkContext(),
         archive, info.manifest().name(), info.digest()));
+    if (df.isStreaming()) {
+      // toRdd() refuses a streaming plan: the same function, as a node of the streaming plan.
+      return StreamingFrames.mapPartitions(df, new ScoringFunction(plan), plan.outputSchema());
+    }
     // Spark's internal rows in and out: no conversion of every value to and from Java objects.
     RDD<InternalRow> rows = df.queryExecution().toRdd();
     RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
