@@ -10,13 +10,13 @@ import ai.onnxruntime.TensorInfo;
 import dev.sidecar.bundle.BundleSpec.ApiDecl;
 import dev.sidecar.bundle.BundleSpec.ColumnDecl;
 import dev.sidecar.bundle.BundleSpec.OutputDecl;
+import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.internal.OnnxGraph;
 import dev.sidecar.bundle.internal.OrtTypes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.EnumSet;
 import java.util.List;
@@ -27,8 +27,9 @@ import java.util.Set;
 
 /**
  * Resolves an API as declared in bundle.yaml against its ONNX model, loaded in ONNX Runtime:
- * fills omitted dtypes, shapes and model inputs, checks names, dtypes and ranks, then runs a
- * smoke inference on generated rows. Every failure names the API, the column or output and
+ * fills omitted dtypes, shapes and model inputs and checks declared shapes and ranks, then binds
+ * the resolved API to the model with {@link ApiBinding} (the rules the server checks again when it
+ * loads the bundle), then runs a smoke inference on generated rows. Every failure names the API, the column or output and
  * the model input or output with expected and declared types.
  */
 final class ModelCheck implements AutoCloseable {
@@ -43,6 +44,7 @@ final class ModelCheck implements AutoCloseable {
   private final OrtSession session;
   private final Map<String, NodeInfo> inputs;
   private final Map<String, NodeInfo> outputs;
+  private final ApiBinding.Model ports;
 
   ModelCheck(String modelName, String modelPath) {
     this.modelName = modelName;
@@ -54,6 +56,7 @@ final class ModelCheck implements AutoCloseable {
       this.session = env.createSession(modelPath, opts);
       this.inputs = session.getInputInfo();
       this.outputs = session.getOutputInfo();
+      this.ports = ApiBinding.Model.of(modelName, session);
     } catch (OrtException e) {
       throw new BundleException("model '" + modelName + "' (" + modelPath
           + "): ONNX Runtime cannot load it: " + e.getMessage(), e);
@@ -71,9 +74,16 @@ final class ModelCheck implements AutoCloseable {
 
   /** The API with every descriptor field filled and checked against this model. */
   ApiSpec resolve(ApiDecl decl) {
+    try {
+      return resolveAndBind(decl);
+    } catch (ApiBinding.Mismatch e) {
+      throw new BundleException(e.getMessage(), e);
+    }
+  }
+
+  private ApiSpec resolveAndBind(ApiDecl decl) {
     String api = "api '" + decl.name() + "'";
     List<ColumnSpec> cols = new ArrayList<>();
-    Map<String, String> fedBy = new HashMap<>();
     BundleSpec.InputDecl in = decl.input();
     switch (in.kind()) {
       case TENSOR: {
@@ -98,7 +108,6 @@ final class ModelCheck implements AutoCloseable {
           checkShape(api, "column '" + c.name() + "'", shape, "model input '" + mi + "'", ms);
         }
         cols.add(new ColumnSpec(c.name(), dt, shape, mi));
-        fedBy.put(mi, c.name());
         break;
       }
       case SERIES: {
@@ -109,29 +118,16 @@ final class ModelCheck implements AutoCloseable {
         checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi + "'",
             t.getShape());
         cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
-        fedBy.put(mi, c.name());
         break;
       }
       case DATAFRAME: {
         if (in.packInto() != null) {
           String mi = in.packInto();
           TensorInfo t = tensorInput(api, "(packed columns)", mi);
-          long[] ms = t.getShape();
-          if (ms.length != 2) {
-            throw new BundleException(api + ": the dataframe is packed into model input '" + mi
-                + "', which must be 2-D [N, columns] but has shape " + shapeText(ms));
-          }
-          if (ms[1] > 0 && ms[1] != in.columns().size()) {
-            throw new BundleException(api + ": the dataframe packs " + in.columns().size()
-                + " columns into model input '" + mi + "' of shape " + shapeText(ms)
-                + ", which takes " + ms[1] + " columns");
-          }
-          checkBatchDim(api, mi, ms);
           for (ColumnDecl c : in.columns()) {
             DType dt = checkDType(api, c, mi, t);
             cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
           }
-          fedBy.put(mi, "the packed columns");
         } else {
           for (ColumnDecl c : in.columns()) {
             String mi = c.modelInput() != null ? c.modelInput() : c.name();
@@ -139,11 +135,6 @@ final class ModelCheck implements AutoCloseable {
             DType dt = checkDType(api, c, mi, t);
             checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi
                 + "'", t.getShape());
-            String prev = fedBy.put(mi, c.name());
-            if (prev != null) {
-              throw new BundleException(api + ": columns '" + prev + "' and '" + c.name()
-                  + "' both feed model input '" + mi + "'; use pack_into to pack columns");
-            }
             cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
           }
         }
@@ -152,13 +143,6 @@ final class ModelCheck implements AutoCloseable {
       default:
         throw new IllegalStateException("unknown kind " + in.kind());
     }
-    for (String mi : inputs.keySet()) {
-      if (!fedBy.containsKey(mi)) {
-        throw new BundleException(api + ": model '" + modelName + "' input '" + mi
-            + "' is fed by no column; the model needs inputs " + inputs.keySet());
-      }
-    }
-
     List<OutputSpec> outs = new ArrayList<>();
     if (decl.outputs() == null) {
       for (Map.Entry<String, NodeInfo> e : outputs.entrySet()) {
@@ -175,13 +159,15 @@ final class ModelCheck implements AutoCloseable {
         outs.add(resolveOutput(api, o));
       }
     }
+    ApiSpec spec = new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
+        in.packInto()), outs, decl.batching());
+    ApiBinding.bind(spec, ports);
     for (OutputSpec o : outs) {
       if (!o.classLabels().isEmpty()) {
         checkLabelCount(api, o, outs);
       }
     }
-    return new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
-        in.packInto()), outs, decl.batching());
+    return spec;
   }
 
   /**
@@ -240,23 +226,10 @@ final class ModelCheck implements AutoCloseable {
   }
 
   private OutputSpec resolveOutput(String api, OutputDecl o) {
-    NodeInfo ni = outputs.get(o.from());
+    ports.output(api, o.name(), o.from());
     String what = "output '" + o.name() + "'";
-    if (ni == null) {
-      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
-          + "', which model '" + modelName + "' does not have; its outputs are "
-          + outputs.keySet());
-    }
-    if (!(ni.getInfo() instanceof TensorInfo)) {
-      throw new BundleException(api + ": model output '" + o.from() + "' is "
-          + ni.getInfo() + ", not a tensor; only tensor outputs can be API outputs");
-    }
-    TensorInfo t = (TensorInfo) ni.getInfo();
-    DType dt = dtypeOf("model output '" + o.from() + "'", t);
-    if (o.dtype() != null && o.dtype() != dt) {
-      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
-          + "' of dtype " + dt.id() + " but is declared " + o.dtype().id());
-    }
+    TensorInfo t = (TensorInfo) outputs.get(o.from()).getInfo();
+    DType dt = o.dtype() != null ? o.dtype() : dtypeOf("model output '" + o.from() + "'", t);
     long[] ms = t.getShape();
     List<Long> shape = o.shape();
     if (shape == null) {
@@ -276,12 +249,6 @@ final class ModelCheck implements AutoCloseable {
       }
     } else {
       checkShape(api, what, shape, "model output '" + o.from() + "'", ms);
-    }
-    if (!o.labels().isEmpty()) {
-      if (!SpecParser.isInteger(dt)) {
-        throw new BundleException(api + ": " + what + " has class labels but model output '"
-            + o.from() + "' is " + dt.id() + "; labels need an integer output");
-      }
     }
     return new OutputSpec(o.name(), o.from(), dt, shape, o.labels());
   }
@@ -346,16 +313,9 @@ final class ModelCheck implements AutoCloseable {
 
   private static void checkLabelIndexes(String api, OutputSpec o, OnnxTensor out) {
     ByteBuffer b = out.getByteBuffer().order(ByteOrder.nativeOrder());
-    int size = o.dtype().byteSize();
-    for (int i = 0; i + size <= b.limit(); i += size) {
-      long idx;
-      switch (o.dtype()) {
-        case INT8: idx = b.get(i); break;
-        case UINT8: idx = b.get(i) & 0xff; break;
-        case INT16: idx = b.getShort(i); break;
-        case INT32: idx = b.getInt(i); break;
-        default: idx = b.getLong(i); break;
-      }
+    int count = b.limit() / o.dtype().byteSize();
+    for (int i = 0; i < count; i++) {
+      long idx = ApiBinding.classIndex(b, o.dtype(), i);
       if (idx < 0 || idx >= o.classLabels().size()) {
         throw new BundleException(api + ": output '" + o.name() + "' produced class index " + idx
             + " in the smoke inference, but only " + o.classLabels().size()
@@ -399,17 +359,8 @@ final class ModelCheck implements AutoCloseable {
   }
 
   private TensorInfo tensorInput(String api, String column, String mi) {
-    NodeInfo ni = inputs.get(mi);
-    if (ni == null) {
-      throw new BundleException(api + ": column '" + column + "' feeds model input '" + mi
-          + "', which model '" + modelName + "' does not have; its inputs are "
-          + inputs.keySet());
-    }
-    if (!(ni.getInfo() instanceof TensorInfo)) {
-      throw new BundleException(api + ": model input '" + mi + "' is " + ni.getInfo()
-          + ", not a tensor");
-    }
-    TensorInfo t = (TensorInfo) ni.getInfo();
+    ports.input(api, column, mi);
+    TensorInfo t = (TensorInfo) inputs.get(mi).getInfo();
     checkBatchDim(api, mi, t.getShape());
     return t;
   }
@@ -434,13 +385,9 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
+  /** The declared dtype, else the model input's ({@link ApiBinding} checks that they agree). */
   private DType checkDType(String api, ColumnDecl c, String mi, TensorInfo t) {
-    DType dt = dtypeOf("input '" + mi + "'", t);
-    if (c.dtype() != null && c.dtype() != dt) {
-      throw new BundleException(api + ": column '" + c.name() + "' feeds model input '" + mi
-          + "' of dtype " + dt.id() + " but is declared " + c.dtype().id());
-    }
-    return dt;
+    return c.dtype() != null ? c.dtype() : dtypeOf("input '" + mi + "'", t);
   }
 
   /** Declared {@code [-1, ...]} against a model shape; {@code [-1]} may meet {@code [N, 1]}. */
@@ -467,12 +414,8 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
-  static String shapeText(long[] s) {
-    StringBuilder b = new StringBuilder("[");
-    for (int i = 0; i < s.length; i++) {
-      b.append(i == 0 ? "" : ", ").append(s[i] < 0 ? (i == 0 ? "N" : "?") : String.valueOf(s[i]));
-    }
-    return b.append(']').toString();
+  private static String shapeText(long[] s) {
+    return ApiBinding.shapeText(s);
   }
 
   static String shapeText(List<Long> s) {

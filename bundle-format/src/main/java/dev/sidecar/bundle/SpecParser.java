@@ -313,8 +313,7 @@ final class SpecParser {
   }
 
   static boolean isInteger(DType t) {
-    return t == DType.INT8 || t == DType.INT16 || t == DType.INT32 || t == DType.INT64
-        || t == DType.UINT8;
+    return dev.sidecar.bundle.internal.ApiBinding.isInteger(t);
   }
 
   // ---- node helpers -------------------------------------------------------------------

@@ -3,6 +3,7 @@ package dev.sidecar.spark.internal;
 import com.google.protobuf.ByteString;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.ModelInferResponse;
+import dev.sidecar.tensor.Float16;
 import dev.sidecar.tensor.RawCodec;
 import java.util.List;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
@@ -56,7 +57,7 @@ final class ChunkDecoder {
     Object[] out = new Object[rows];
     switch (t) {
       case FLOAT32: case FLOAT16: {
-        float[] a = t == DType.FLOAT32 ? RawCodec.decodeFloats(raw) : RawCodec.decodeHalfs(raw);
+        float[] a = t == DType.FLOAT32 ? RawCodec.decodeFloats(raw) : Float16.decode(raw);
         check(o, a.length, n);
         for (int r = 0; r < rows; r++) {
           out[r] = o.array() ? slice(a, Platform.FLOAT_ARRAY_OFFSET, r, k, 4) : (Object) a[r];
