@@ -112,10 +112,10 @@ public final class ApiBinding {
       return out;
     }
 
-    /** True if every input is a tensor with a dynamic first (batch) dimension. */
+    /** True if every tensor input has a dynamic first (batch) dimension. */
     public boolean batchDynamic() {
-      for (Port p : inputs.values()) {
-        if (!p.tensor() || p.shape().length == 0 || p.shape()[0] != -1) {
+      for (Port p : tensorInputs().values()) {
+        if (p.shape().length == 0 || p.shape()[0] != -1) {
           return false;
         }
       }
