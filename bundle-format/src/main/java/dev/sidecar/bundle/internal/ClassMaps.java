@@ -30,7 +30,7 @@ public final class ClassMaps {
   public static float[] toFloats(String output, OnnxValue value, OutputSpec.ClassMap map,
       int rows) throws OrtException {
     if (!(value instanceof OnnxSequence)) {
-      throw new IllegalStateException("model output '" + output + "' is " + value.getType()
+      throw new IllegalStateException("model output '" + output + "' is a " + kind(value)
           + ", expected a sequence of maps");
     }
     List<String> keys = map.keys();
@@ -49,8 +49,8 @@ public final class ClassMaps {
       for (int r = 0; r < rows; r++) {
         OnnxValue v = seq.get(r);
         if (!(v instanceof OnnxMap)) {
-          throw new IllegalStateException("model output '" + output + "' row " + r + " is "
-              + v.getType() + ", expected a map");
+          throw new IllegalStateException("model output '" + output + "' row " + r + " is a "
+              + kind(v) + ", expected a map");
         }
         Map<?, ?> m = ((OnnxMap) v).getValue();
         boolean[] seen = new boolean[k];
@@ -80,6 +80,10 @@ public final class ClassMaps {
         v.close();
       }
     }
+  }
+
+  private static String kind(OnnxValue v) {
+    return v.getType().name().replace("ONNX_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
   }
 
   private static String differs(String output, int r, Map<?, ?> m, List<String> keys) {

@@ -13,6 +13,7 @@ import dev.sidecar.bundle.ColumnSpec;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.InputDescriptor;
 import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.internal.ClassMaps;
 import dev.sidecar.bundle.internal.OrtTypes;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelInferResponse;
@@ -307,6 +308,17 @@ final class ApiEndpoint implements AutoCloseable {
     String where = "API '" + api.name() + "'";
     List<OutCol> out = new ArrayList<>();
     for (OutputSpec o : api.outputs()) {
+      if (o.classMap() != null) {
+        // A sequence of maps (ZipMap): read by ClassMaps as FLOAT32 [N, k] in key order.
+        if (!model.allOutputNames().contains(o.modelOutput())
+            || model.outputs().containsKey(o.modelOutput())) {
+          throw new IllegalArgumentException(where + ": output '" + o.name() + "' reads model"
+              + " output '" + o.modelOutput() + "' as a sequence of maps, which model '"
+              + model.name() + "' does not have; its outputs are " + model.allOutputNames());
+        }
+        out.add(new OutCol(o.name(), o.modelOutput(), DType.FLOAT32, tail(o.shape()), List.of()));
+        continue;
+      }
       ModelRuntime.Port port = model.outputs().get(o.modelOutput());
       if (port == null) {
         throw new IllegalArgumentException(where + ": output '" + o.name()
@@ -727,6 +739,15 @@ final class ApiEndpoint implements AutoCloseable {
   }
 
   private BatchOutput read(String output, OnnxValue v, int total) throws OrtException {
+    OutputSpec.ClassMap classMap = api.outputs().stream()
+        .filter(o -> o.modelOutput().equals(output) && o.classMap() != null)
+        .map(OutputSpec::classMap).findFirst().orElse(null);
+    if (classMap != null) {
+      float[] p = ClassMaps.toFloats(output, v, classMap, total);
+      ByteBuffer b = ByteBuffer.allocate(p.length * 4).order(ByteOrder.nativeOrder());
+      b.asFloatBuffer().put(p);
+      return new BatchOutput(new long[] {total, classMap.keys().size()}, b, null);
+    }
     if (!(v instanceof OnnxTensor)) {
       throw new IllegalStateException("model output '" + output + "' is not a tensor");
     }
