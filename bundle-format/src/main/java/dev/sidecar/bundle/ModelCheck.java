@@ -1,16 +1,19 @@
 package dev.sidecar.bundle;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.SequenceInfo;
 import ai.onnxruntime.TensorInfo;
 import dev.sidecar.bundle.BundleSpec.ApiDecl;
 import dev.sidecar.bundle.BundleSpec.ColumnDecl;
 import dev.sidecar.bundle.BundleSpec.OutputDecl;
 import dev.sidecar.bundle.internal.ApiBinding;
+import dev.sidecar.bundle.internal.ClassMaps;
 import dev.sidecar.bundle.internal.OnnxGraph;
 import dev.sidecar.bundle.internal.OrtTypes;
 import java.nio.ByteBuffer;
@@ -145,18 +148,14 @@ final class ModelCheck implements AutoCloseable {
     }
     List<OutputSpec> outs = new ArrayList<>();
     if (decl.outputs() == null) {
+      // Every model output becomes a column, or the build fails naming it: none is dropped.
       for (Map.Entry<String, NodeInfo> e : outputs.entrySet()) {
-        if (e.getValue().getInfo() instanceof TensorInfo) {
-          outs.add(resolveOutput(api, new OutputDecl(e.getKey(), e.getKey(), null, null,
-              List.of())));
-        }
-      }
-      if (outs.isEmpty()) {
-        throw new BundleException(api + ": model '" + modelName + "' has no tensor outputs");
+        outs.add(resolveOutput(api, new OutputDecl(e.getKey(), e.getKey(), null, null,
+            List.of()), false));
       }
     } else {
       for (OutputDecl o : decl.outputs()) {
-        outs.add(resolveOutput(api, o));
+        outs.add(resolveOutput(api, o, true));
       }
     }
     ApiSpec spec = new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
@@ -225,10 +224,32 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
-  private OutputSpec resolveOutput(String api, OutputDecl o) {
-    ports.output(api, o.name(), o.from());
+  /**
+   * @param declared whether {@code o} is listed under {@code outputs:} (else every model output
+   *     is being exposed, and a message says how to leave one out)
+   */
+  private OutputSpec resolveOutput(String api, OutputDecl o, boolean declared) {
+    NodeInfo ni = outputs.get(o.from());
     String what = "output '" + o.name() + "'";
-    TensorInfo t = (TensorInfo) outputs.get(o.from()).getInfo();
+    if (ni != null && isClassMap(ni)) {
+      return resolveClassMap(api, o, (SequenceInfo) ni.getInfo());
+    }
+    if (ni == null || !(ni.getInfo() instanceof TensorInfo)) {
+      try {
+        ports.output(api, o.name(), o.from());
+      } catch (ApiBinding.Mismatch e) {
+        throw new BundleException(e.getMessage() + (ni == null ? "" : "; " + (declared
+            ? "remove it from outputs:" : "list the outputs to expose under outputs: in"
+            + " bundle.yaml, leaving '" + o.from() + "' out (the model's outputs are "
+            + outputs.keySet() + ")")), e);
+      }
+    }
+    if (o.as() != null) {
+      throw new BundleException(api + ": " + what + " declares as: " + o.as() + ", but model"
+          + " output '" + o.from() + "' is a tensor; 'as' applies to outputs that are sequences"
+          + " of maps (ZipMap)");
+    }
+    TensorInfo t = (TensorInfo) ni.getInfo();
     DType dt = o.dtype() != null ? o.dtype() : dtypeOf("model output '" + o.from() + "'", t);
     long[] ms = t.getShape();
     List<Long> shape = o.shape();
@@ -251,6 +272,64 @@ final class ModelCheck implements AutoCloseable {
       checkShape(api, what, shape, "model output '" + o.from() + "'", ms);
     }
     return new OutputSpec(o.name(), o.from(), dt, shape, o.labels());
+  }
+
+  private static boolean isClassMap(NodeInfo ni) {
+    if (!(ni.getInfo() instanceof SequenceInfo)) {
+      return false;
+    }
+    SequenceInfo s = (SequenceInfo) ni.getInfo();
+    return s.isSequenceOfMaps() && s.mapInfo != null
+        && s.mapInfo.valueType == OnnxJavaType.FLOAT
+        && (s.mapInfo.keyType == OnnxJavaType.INT64 || s.mapInfo.keyType == OnnxJavaType.STRING);
+  }
+
+  /**
+   * A model output that is a sequence of maps (a ZipMap): served as FLOAT32 {@code [-1, k]}
+   * in the order of the ZipMap node's class keys, a map or an array column as {@code as} says.
+   */
+  private OutputSpec resolveClassMap(String api, OutputDecl o, SequenceInfo info) {
+    String what = "output '" + o.name() + "'";
+    String mo = "model output '" + o.from() + "'";
+    Optional<OnnxGraph.ZipMapKeys> keys;
+    try {
+      if (graph == null) {
+        graph = OnnxGraph.read(java.nio.file.Path.of(modelPath));
+      }
+      keys = graph.zipMapOf(o.from());
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new BundleException(api + ": " + mo + " is a sequence of maps, but the graph of"
+          + " model '" + modelName + "' cannot be read for its class keys: " + e.getMessage(), e);
+    }
+    if (keys.isEmpty()) {
+      throw new BundleException(api + ": " + mo + " is a sequence of maps (" + info + ") not"
+          + " produced by a ZipMap node with class labels, so its key order is unknown and it"
+          + " cannot be a column; list the other outputs under outputs: in bundle.yaml (the"
+          + " model's outputs are " + outputs.keySet() + ")");
+    }
+    OnnxGraph.ZipMapKeys z = keys.get();
+    if (z.strings() != (info.mapInfo.keyType == OnnxJavaType.STRING)) {
+      throw new BundleException(api + ": " + mo + " maps " + info.mapInfo.keyType + " keys but"
+          + " its ZipMap node declares " + (z.strings() ? "string" : "int64") + " class labels");
+    }
+    int k = z.keys().size();
+    List<Long> shape = List.of(-1L, (long) k);
+    if (o.dtype() != null && o.dtype() != DType.FLOAT32) {
+      throw new BundleException(api + ": " + what + " comes from " + mo + ", a sequence of maps"
+          + " served as float32 probabilities, but is declared " + o.dtype().id());
+    }
+    if (o.shape() != null && !o.shape().equals(shape)) {
+      throw new BundleException(api + ": " + what + " comes from " + mo + ", a sequence of maps"
+          + " over " + k + " classes served as shape " + shape + ", but is declared shape "
+          + o.shape());
+    }
+    if (!o.labels().isEmpty()) {
+      throw new BundleException(api + ": " + what + " has class labels but " + mo + " is a"
+          + " sequence of maps (probabilities by class); labels apply to integer class outputs");
+    }
+    return new OutputSpec(o.name(), o.from(), DType.FLOAT32, shape, List.of(),
+        new OutputSpec.ClassMap(z.strings() ? DType.STRING : DType.INT64, z.keys(),
+            "map".equals(o.as())));
   }
 
   /** Runs the model on {@link #SMOKE_ROWS} generated rows and checks every declared output. */
@@ -276,6 +355,15 @@ final class ModelCheck implements AutoCloseable {
       try (OrtSession.Result result = session.run(feeds)) {
         for (OutputSpec o : api.outputs()) {
           Optional<OnnxValue> v = result.get(o.modelOutput());
+          if (o.classMap() != null && v.isPresent()) {
+            try {
+              ClassMaps.toFloats(o.modelOutput(), v.get(), o.classMap(), SMOKE_ROWS);
+            } catch (IllegalStateException e) {
+              throw new BundleException(a + ": output '" + o.name() + "': the smoke inference on "
+                  + SMOKE_ROWS + " rows gave " + e.getMessage());
+            }
+            continue;
+          }
           if (v.isEmpty() || !(v.get() instanceof OnnxTensor)) {
             throw new BundleException(a + ": the smoke inference gave no tensor for model output '"
                 + o.modelOutput() + "'");

@@ -22,7 +22,8 @@ import java.util.Map;
  * output reads. The one place of the rules an API must meet against its model: a column's dtype
  * is its model input's, every model input is fed by exactly one column (or by the packed
  * columns), packed columns fill the packed input's width, a column's elements fill its input,
- * an output's dtype is its model output's, and class labels sit only on integer outputs.
+ * an output's dtype is its model output's, class labels sit only on integer outputs, and a
+ * class-map output reads a model output that is a sequence of maps.
  *
  * <p>The bundle builder binds every API when it builds a bundle (a {@link Mismatch} becomes its
  * {@code BundleException}); the server binds again when it loads one, against the session it
@@ -136,7 +137,7 @@ public final class ApiBinding {
       return p;
     }
 
-    /** The model output API output {@code output} reads; a {@link Mismatch} if not a tensor. */
+    /** The tensor model output API output {@code output} reads; else a {@link Mismatch}. */
     public Port output(String api, String output, String modelOutput) {
       Port p = outputs.get(modelOutput);
       if (p == null) {
@@ -146,7 +147,8 @@ public final class ApiBinding {
       }
       if (!p.tensor()) {
         throw new Mismatch(api + ": model output '" + modelOutput + "' is " + p.type()
-            + ", not a tensor; only tensor outputs can be API outputs");
+            + ", which cannot be a column: sidecar serves tensors and sequences of maps from"
+            + " int64 or string keys to float (ZipMap)");
       }
       return p;
     }
@@ -179,9 +181,13 @@ public final class ApiBinding {
     }
   }
 
-  /** One response tensor: from a model output, maybe mapped to class labels, maybe squeezed. */
+  /**
+   * One response tensor: from a model output, maybe mapped to class labels, maybe squeezed; with
+   * a {@code classMap}, the model output is a sequence of maps (ZipMap) read as FLOAT32
+   * {@code [N, k]} in the class keys' order.
+   */
   public record Output(String name, String modelOutput, DType modelType, long[] rowDims,
-      List<String> labels) {
+      List<String> labels, OutputSpec.ClassMap classMap) {
     public DType wireType() {
       return labels.isEmpty() ? modelType : DType.STRING;
     }
@@ -275,6 +281,17 @@ public final class ApiBinding {
     }
     List<Output> outs = new ArrayList<>();
     for (OutputSpec o : api.outputs()) {
+      if (o.classMap() != null) {
+        Port port = model.outputs().get(o.modelOutput());
+        if (port == null || port.tensor()) {
+          throw new Mismatch(a + ": output '" + o.name() + "' reads model output '"
+              + o.modelOutput() + "' as a sequence of maps, which model '" + model.name()
+              + "' does not have; its outputs are " + model.outputs().keySet());
+        }
+        outs.add(new Output(o.name(), o.modelOutput(), DType.FLOAT32, tail(o.shape()), List.of(),
+            o.classMap()));
+        continue;
+      }
       Port port = model.output(a, o.name(), o.modelOutput());
       if (o.dtype() != port.dtype()) {
         throw new Mismatch(a + ": output '" + o.name() + "' comes from model output '"
@@ -286,7 +303,7 @@ public final class ApiBinding {
             + port.name() + "' is " + port.dtype().id() + "; labels need an integer output");
       }
       outs.add(new Output(o.name(), port.name(), port.dtype(), tail(o.shape()),
-          o.classLabels()));
+          o.classLabels(), null));
     }
     return new ApiBinding(cols, feeds, outs);
   }

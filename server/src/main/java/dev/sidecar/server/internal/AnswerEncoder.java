@@ -8,8 +8,10 @@ import ai.onnxruntime.OrtException;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
+import dev.sidecar.bundle.OutputSpec;
 import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.internal.ApiBinding.Output;
+import dev.sidecar.bundle.internal.ClassMaps;
 import dev.sidecar.bundle.internal.OrtTypes;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.tensor.RawCodec;
@@ -18,6 +20,9 @@ import java.lang.reflect.Array;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The answers of one API: model outputs read out of ONNX Runtime once per batch, each
@@ -38,13 +43,28 @@ final class AnswerEncoder {
 
   private final String name;
   private final String version;
+  /** The API's outputs that read a sequence of maps (ZipMap), by model output. */
+  private final Map<String, OutputSpec.ClassMap> classMaps = new HashMap<>();
 
-  AnswerEncoder(String name, String version) {
+  AnswerEncoder(String name, String version, List<Output> outputs) {
     this.name = name;
     this.version = version;
+    for (Output o : outputs) {
+      if (o.classMap() != null) {
+        classMaps.put(o.modelOutput(), o.classMap());
+      }
+    }
   }
 
   BatchOutput read(String output, OnnxValue v, int total) throws OrtException {
+    OutputSpec.ClassMap classMap = classMaps.get(output);
+    if (classMap != null) {
+      // A sequence of maps (ZipMap): read by ClassMaps as FLOAT32 [N, k] in key order.
+      float[] p = ClassMaps.toFloats(output, v, classMap, total);
+      ByteBuffer b = ByteBuffer.allocate(p.length * 4).order(ByteOrder.nativeOrder());
+      b.asFloatBuffer().put(p);
+      return new BatchOutput(new long[] {total, classMap.keys().size()}, b, null);
+    }
     if (!(v instanceof OnnxTensor)) {
       throw new IllegalStateException("model output '" + output + "' is not a tensor");
     }

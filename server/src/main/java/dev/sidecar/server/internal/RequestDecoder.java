@@ -274,7 +274,7 @@ final class RequestDecoder {
         }
         long[] dims = p.shape().length == 0 ? new long[0]
             : Arrays.copyOfRange(p.shape(), 1, p.shape().length);
-        c = new Output(p.name(), p.name(), p.dtype(), dims, List.of());
+        c = new Output(p.name(), p.name(), p.dtype(), dims, List.of(), null);
       }
       wanted.add(c);
     }
