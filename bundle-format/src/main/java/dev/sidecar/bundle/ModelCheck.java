@@ -30,10 +30,11 @@ import java.util.Set;
 
 /**
  * Resolves an API as declared in bundle.yaml against its ONNX model, loaded in ONNX Runtime:
- * fills omitted dtypes, shapes and model inputs and checks declared shapes and ranks, then binds
- * the resolved API to the model with {@link ApiBinding} (the rules the server checks again when it
- * loads the bundle), then runs a smoke inference on generated rows. Every failure names the API, the column or output and
- * the model input or output with expected and declared types.
+ * fills omitted dtypes, shapes and model inputs and checks declared shapes and ranks, then
+ * binds the resolved API to the model with {@link ApiBinding} (the rules the server checks again
+ * when it loads the bundle), then runs a smoke inference on generated rows. Every failure names
+ * the API, the column or output and the model input or output with expected and declared
+ * types.
  */
 final class ModelCheck implements AutoCloseable {
   static final int SMOKE_ROWS = 2;
