@@ -57,7 +57,7 @@ final class ModelRuntime implements AutoCloseable {
     Map<String, Port> out = new LinkedHashMap<>();
     for (NodeInfo ni : infos.values()) {
       if (!(ni.getInfo() instanceof TensorInfo)) {
-        // Non-tensor outputs (e.g. sequences of maps) cannot be served; APIs must not use them.
+        // Non-tensor outputs are not ports; a ZipMap's sequence of maps is read by ApiEndpoint.
         continue;
       }
       TensorInfo ti = (TensorInfo) ni.getInfo();
