@@ -40,11 +40,21 @@ public final class BundleSpec {
     }
   }
 
-  /** An output as declared; dtype and shape may be null (taken from the model). */
+  /**
+   * An output as declared; dtype and shape may be null (taken from the model). {@code as} is
+   * {@code "array"} or {@code "map"} for a model output that is a sequence of maps (a ZipMap),
+   * null when not declared (an array).
+   */
   public record OutputDecl(String name, String from, DType dtype, List<Long> shape,
-      List<String> labels) {
+      List<String> labels, String as) {
     public OutputDecl {
       labels = labels == null ? List.of() : List.copyOf(labels);
+    }
+
+    /** An output declared without {@code as}. */
+    public OutputDecl(String name, String from, DType dtype, List<Long> shape,
+        List<String> labels) {
+      this(name, from, dtype, shape, labels, null);
     }
   }
 

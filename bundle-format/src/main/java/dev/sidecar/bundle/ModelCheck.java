@@ -1,22 +1,25 @@
 package dev.sidecar.bundle;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.SequenceInfo;
 import ai.onnxruntime.TensorInfo;
 import dev.sidecar.bundle.BundleSpec.ApiDecl;
 import dev.sidecar.bundle.BundleSpec.ColumnDecl;
 import dev.sidecar.bundle.BundleSpec.OutputDecl;
+import dev.sidecar.bundle.internal.ApiBinding;
+import dev.sidecar.bundle.internal.ClassMaps;
 import dev.sidecar.bundle.internal.OnnxGraph;
 import dev.sidecar.bundle.internal.OrtTypes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.EnumSet;
 import java.util.List;
@@ -27,9 +30,11 @@ import java.util.Set;
 
 /**
  * Resolves an API as declared in bundle.yaml against its ONNX model, loaded in ONNX Runtime:
- * fills omitted dtypes, shapes and model inputs, checks names, dtypes and ranks, then runs a
- * smoke inference on generated rows. Every failure names the API, the column or output and
- * the model input or output with expected and declared types.
+ * fills omitted dtypes, shapes and model inputs and checks declared shapes and ranks, then
+ * binds the resolved API to the model with {@link ApiBinding} (the rules the server checks again
+ * when it loads the bundle), then runs a smoke inference on generated rows. Every failure names
+ * the API, the column or output and the model input or output with expected and declared
+ * types.
  */
 final class ModelCheck implements AutoCloseable {
   static final int SMOKE_ROWS = 2;
@@ -43,6 +48,7 @@ final class ModelCheck implements AutoCloseable {
   private final OrtSession session;
   private final Map<String, NodeInfo> inputs;
   private final Map<String, NodeInfo> outputs;
+  private final ApiBinding.Model ports;
 
   ModelCheck(String modelName, String modelPath) {
     this.modelName = modelName;
@@ -54,6 +60,7 @@ final class ModelCheck implements AutoCloseable {
       this.session = env.createSession(modelPath, opts);
       this.inputs = session.getInputInfo();
       this.outputs = session.getOutputInfo();
+      this.ports = ApiBinding.Model.of(modelName, session);
     } catch (OrtException e) {
       throw new BundleException("model '" + modelName + "' (" + modelPath
           + "): ONNX Runtime cannot load it: " + e.getMessage(), e);
@@ -71,9 +78,16 @@ final class ModelCheck implements AutoCloseable {
 
   /** The API with every descriptor field filled and checked against this model. */
   ApiSpec resolve(ApiDecl decl) {
+    try {
+      return resolveAndBind(decl);
+    } catch (ApiBinding.Mismatch e) {
+      throw new BundleException(e.getMessage(), e);
+    }
+  }
+
+  private ApiSpec resolveAndBind(ApiDecl decl) {
     String api = "api '" + decl.name() + "'";
     List<ColumnSpec> cols = new ArrayList<>();
-    Map<String, String> fedBy = new HashMap<>();
     BundleSpec.InputDecl in = decl.input();
     switch (in.kind()) {
       case TENSOR: {
@@ -98,7 +112,6 @@ final class ModelCheck implements AutoCloseable {
           checkShape(api, "column '" + c.name() + "'", shape, "model input '" + mi + "'", ms);
         }
         cols.add(new ColumnSpec(c.name(), dt, shape, mi));
-        fedBy.put(mi, c.name());
         break;
       }
       case SERIES: {
@@ -109,29 +122,16 @@ final class ModelCheck implements AutoCloseable {
         checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi + "'",
             t.getShape());
         cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
-        fedBy.put(mi, c.name());
         break;
       }
       case DATAFRAME: {
         if (in.packInto() != null) {
           String mi = in.packInto();
           TensorInfo t = tensorInput(api, "(packed columns)", mi);
-          long[] ms = t.getShape();
-          if (ms.length != 2) {
-            throw new BundleException(api + ": the dataframe is packed into model input '" + mi
-                + "', which must be 2-D [N, columns] but has shape " + shapeText(ms));
-          }
-          if (ms[1] > 0 && ms[1] != in.columns().size()) {
-            throw new BundleException(api + ": the dataframe packs " + in.columns().size()
-                + " columns into model input '" + mi + "' of shape " + shapeText(ms)
-                + ", which takes " + ms[1] + " columns");
-          }
-          checkBatchDim(api, mi, ms);
           for (ColumnDecl c : in.columns()) {
             DType dt = checkDType(api, c, mi, t);
             cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
           }
-          fedBy.put(mi, "the packed columns");
         } else {
           for (ColumnDecl c : in.columns()) {
             String mi = c.modelInput() != null ? c.modelInput() : c.name();
@@ -139,11 +139,6 @@ final class ModelCheck implements AutoCloseable {
             DType dt = checkDType(api, c, mi, t);
             checkShape(api, "column '" + c.name() + "'", List.of(-1L), "model input '" + mi
                 + "'", t.getShape());
-            String prev = fedBy.put(mi, c.name());
-            if (prev != null) {
-              throw new BundleException(api + ": columns '" + prev + "' and '" + c.name()
-                  + "' both feed model input '" + mi + "'; use pack_into to pack columns");
-            }
             cols.add(new ColumnSpec(c.name(), dt, List.of(-1L), mi));
           }
         }
@@ -152,36 +147,27 @@ final class ModelCheck implements AutoCloseable {
       default:
         throw new IllegalStateException("unknown kind " + in.kind());
     }
-    for (String mi : inputs.keySet()) {
-      if (!fedBy.containsKey(mi)) {
-        throw new BundleException(api + ": model '" + modelName + "' input '" + mi
-            + "' is fed by no column; the model needs inputs " + inputs.keySet());
-      }
-    }
-
     List<OutputSpec> outs = new ArrayList<>();
     if (decl.outputs() == null) {
+      // Every model output becomes a column, or the build fails naming it: none is dropped.
       for (Map.Entry<String, NodeInfo> e : outputs.entrySet()) {
-        if (e.getValue().getInfo() instanceof TensorInfo) {
-          outs.add(resolveOutput(api, new OutputDecl(e.getKey(), e.getKey(), null, null,
-              List.of())));
-        }
-      }
-      if (outs.isEmpty()) {
-        throw new BundleException(api + ": model '" + modelName + "' has no tensor outputs");
+        outs.add(resolveOutput(api, new OutputDecl(e.getKey(), e.getKey(), null, null,
+            List.of()), false));
       }
     } else {
       for (OutputDecl o : decl.outputs()) {
-        outs.add(resolveOutput(api, o));
+        outs.add(resolveOutput(api, o, true));
       }
     }
+    ApiSpec spec = new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
+        in.packInto()), outs, decl.batching());
+    ApiBinding.bind(spec, ports);
     for (OutputSpec o : outs) {
       if (!o.classLabels().isEmpty()) {
         checkLabelCount(api, o, outs);
       }
     }
-    return new ApiSpec(decl.name(), modelName, new InputDescriptor(in.kind(), cols,
-        in.packInto()), outs, decl.batching());
+    return spec;
   }
 
   /**
@@ -239,24 +225,34 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
-  private OutputSpec resolveOutput(String api, OutputDecl o) {
+  /**
+   * @param declared whether {@code o} is listed under {@code outputs:} (else every model output
+   *     is being exposed, and a message says how to leave one out)
+   */
+  private OutputSpec resolveOutput(String api, OutputDecl o, boolean declared) {
     NodeInfo ni = outputs.get(o.from());
     String what = "output '" + o.name() + "'";
-    if (ni == null) {
-      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
-          + "', which model '" + modelName + "' does not have; its outputs are "
-          + outputs.keySet());
+    if (ni != null && isClassMap(ni)) {
+      return resolveClassMap(api, o, (SequenceInfo) ni.getInfo());
     }
-    if (!(ni.getInfo() instanceof TensorInfo)) {
-      throw new BundleException(api + ": model output '" + o.from() + "' is "
-          + ni.getInfo() + ", not a tensor; only tensor outputs can be API outputs");
+    if (ni == null || !(ni.getInfo() instanceof TensorInfo)) {
+      try {
+        ports.output(api, o.name(), o.from());
+      } catch (ApiBinding.Mismatch e) {
+        throw new BundleException(e.getMessage() + (ni == null ? "" : "; " + (declared
+            ? "remove it from outputs:" : "list the outputs to expose under outputs: in"
+            + " bundle.yaml, leaving '" + o.from() + "' out (the model's outputs are "
+            + outputs.keySet() + ")")), e);
+      }
+    }
+    if (o.as() != null) {
+      throw new BundleException(api + ": " + what + " declares as: " + o.as() + ", but model"
+          + " output '" + o.from() + "' is a tensor; 'as' applies to outputs that are sequences"
+          + " of maps (ZipMap)");
     }
     TensorInfo t = (TensorInfo) ni.getInfo();
-    DType dt = dtypeOf("model output '" + o.from() + "'", t);
-    if (o.dtype() != null && o.dtype() != dt) {
-      throw new BundleException(api + ": " + what + " comes from model output '" + o.from()
-          + "' of dtype " + dt.id() + " but is declared " + o.dtype().id());
-    }
+    DType model = dtypeOf("model output '" + o.from() + "'", t);
+    DType dt = o.dtype() != null ? o.dtype() : model;
     long[] ms = t.getShape();
     List<Long> shape = o.shape();
     if (shape == null) {
@@ -277,13 +273,65 @@ final class ModelCheck implements AutoCloseable {
     } else {
       checkShape(api, what, shape, "model output '" + o.from() + "'", ms);
     }
-    if (!o.labels().isEmpty()) {
-      if (!SpecParser.isInteger(dt)) {
-        throw new BundleException(api + ": " + what + " has class labels but model output '"
-            + o.from() + "' is " + dt.id() + "; labels need an integer output");
-      }
-    }
     return new OutputSpec(o.name(), o.from(), dt, shape, o.labels());
+  }
+
+  private static boolean isClassMap(NodeInfo ni) {
+    if (!(ni.getInfo() instanceof SequenceInfo)) {
+      return false;
+    }
+    SequenceInfo s = (SequenceInfo) ni.getInfo();
+    return s.isSequenceOfMaps() && s.mapInfo != null
+        && s.mapInfo.valueType == OnnxJavaType.FLOAT
+        && (s.mapInfo.keyType == OnnxJavaType.INT64 || s.mapInfo.keyType == OnnxJavaType.STRING);
+  }
+
+  /**
+   * A model output that is a sequence of maps (a ZipMap): served as FLOAT32 {@code [-1, k]}
+   * in the order of the ZipMap node's class keys, a map or an array column as {@code as} says.
+   */
+  private OutputSpec resolveClassMap(String api, OutputDecl o, SequenceInfo info) {
+    String what = "output '" + o.name() + "'";
+    String mo = "model output '" + o.from() + "'";
+    Optional<OnnxGraph.ZipMapKeys> keys;
+    try {
+      if (graph == null) {
+        graph = OnnxGraph.read(java.nio.file.Path.of(modelPath));
+      }
+      keys = graph.zipMapOf(o.from());
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new BundleException(api + ": " + mo + " is a sequence of maps, but the graph of"
+          + " model '" + modelName + "' cannot be read for its class keys: " + e.getMessage(), e);
+    }
+    if (keys.isEmpty()) {
+      throw new BundleException(api + ": " + mo + " is a sequence of maps (" + info + ") not"
+          + " produced by a ZipMap node with class labels, so its key order is unknown and it"
+          + " cannot be a column; list the other outputs under outputs: in bundle.yaml (the"
+          + " model's outputs are " + outputs.keySet() + ")");
+    }
+    OnnxGraph.ZipMapKeys z = keys.get();
+    if (z.strings() != (info.mapInfo.keyType == OnnxJavaType.STRING)) {
+      throw new BundleException(api + ": " + mo + " maps " + info.mapInfo.keyType + " keys but"
+          + " its ZipMap node declares " + (z.strings() ? "string" : "int64") + " class labels");
+    }
+    int k = z.keys().size();
+    List<Long> shape = List.of(-1L, (long) k);
+    if (o.dtype() != null && o.dtype() != DType.FLOAT32) {
+      throw new BundleException(api + ": " + what + " comes from " + mo + ", a sequence of maps"
+          + " served as float32 probabilities, but is declared " + o.dtype().id());
+    }
+    if (o.shape() != null && !o.shape().equals(shape)) {
+      throw new BundleException(api + ": " + what + " comes from " + mo + ", a sequence of maps"
+          + " over " + k + " classes served as shape " + shape + ", but is declared shape "
+          + o.shape());
+    }
+    if (!o.labels().isEmpty()) {
+      throw new BundleException(api + ": " + what + " has class labels but " + mo + " is a"
+          + " sequence of maps (probabilities by class); labels apply to integer class outputs");
+    }
+    return new OutputSpec(o.name(), o.from(), DType.FLOAT32, shape, List.of(),
+        new OutputSpec.ClassMap(z.strings() ? DType.STRING : DType.INT64, z.keys(),
+            "map".equals(o.as())));
   }
 
   /** Runs the model on {@link #SMOKE_ROWS} generated rows and checks every declared output. */
@@ -309,6 +357,15 @@ final class ModelCheck implements AutoCloseable {
       try (OrtSession.Result result = session.run(feeds)) {
         for (OutputSpec o : api.outputs()) {
           Optional<OnnxValue> v = result.get(o.modelOutput());
+          if (o.classMap() != null && v.isPresent()) {
+            try {
+              ClassMaps.toFloats(o.modelOutput(), v.get(), o.classMap(), SMOKE_ROWS);
+            } catch (IllegalStateException e) {
+              throw new BundleException(a + ": output '" + o.name() + "': the smoke inference on "
+                  + SMOKE_ROWS + " rows gave " + e.getMessage());
+            }
+            continue;
+          }
           if (v.isEmpty() || !(v.get() instanceof OnnxTensor)) {
             throw new BundleException(a + ": the smoke inference gave no tensor for model output '"
                 + o.modelOutput() + "'");
@@ -346,16 +403,9 @@ final class ModelCheck implements AutoCloseable {
 
   private static void checkLabelIndexes(String api, OutputSpec o, OnnxTensor out) {
     ByteBuffer b = out.getByteBuffer().order(ByteOrder.nativeOrder());
-    int size = o.dtype().byteSize();
-    for (int i = 0; i + size <= b.limit(); i += size) {
-      long idx;
-      switch (o.dtype()) {
-        case INT8: idx = b.get(i); break;
-        case UINT8: idx = b.get(i) & 0xff; break;
-        case INT16: idx = b.getShort(i); break;
-        case INT32: idx = b.getInt(i); break;
-        default: idx = b.getLong(i); break;
-      }
+    int count = b.limit() / o.dtype().byteSize();
+    for (int i = 0; i < count; i++) {
+      long idx = ApiBinding.classIndex(b, o.dtype(), i);
       if (idx < 0 || idx >= o.classLabels().size()) {
         throw new BundleException(api + ": output '" + o.name() + "' produced class index " + idx
             + " in the smoke inference, but only " + o.classLabels().size()
@@ -400,14 +450,8 @@ final class ModelCheck implements AutoCloseable {
 
   private TensorInfo tensorInput(String api, String column, String mi) {
     NodeInfo ni = inputs.get(mi);
-    if (ni == null) {
-      throw new BundleException(api + ": column '" + column + "' feeds model input '" + mi
-          + "', which model '" + modelName + "' does not have; its inputs are "
-          + inputs.keySet());
-    }
-    if (!(ni.getInfo() instanceof TensorInfo)) {
-      throw new BundleException(api + ": model input '" + mi + "' is " + ni.getInfo()
-          + ", not a tensor");
+    if (ni == null || !(ni.getInfo() instanceof TensorInfo)) {
+      ports.input(api, column, mi); // no such input, or not a tensor: the binding's message
     }
     TensorInfo t = (TensorInfo) ni.getInfo();
     checkBatchDim(api, mi, t.getShape());
@@ -434,13 +478,10 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
+  /** The declared dtype, else the model input's ({@link ApiBinding} checks that they agree). */
   private DType checkDType(String api, ColumnDecl c, String mi, TensorInfo t) {
-    DType dt = dtypeOf("input '" + mi + "'", t);
-    if (c.dtype() != null && c.dtype() != dt) {
-      throw new BundleException(api + ": column '" + c.name() + "' feeds model input '" + mi
-          + "' of dtype " + dt.id() + " but is declared " + c.dtype().id());
-    }
-    return dt;
+    DType model = dtypeOf("input '" + mi + "'", t);
+    return c.dtype() != null ? c.dtype() : model;
   }
 
   /** Declared {@code [-1, ...]} against a model shape; {@code [-1]} may meet {@code [N, 1]}. */
@@ -467,12 +508,8 @@ final class ModelCheck implements AutoCloseable {
     }
   }
 
-  static String shapeText(long[] s) {
-    StringBuilder b = new StringBuilder("[");
-    for (int i = 0; i < s.length; i++) {
-      b.append(i == 0 ? "" : ", ").append(s[i] < 0 ? (i == 0 ? "N" : "?") : String.valueOf(s[i]));
-    }
-    return b.append(']').toString();
+  private static String shapeText(long[] s) {
+    return ApiBinding.shapeText(s);
   }
 
   static String shapeText(List<Long> s) {

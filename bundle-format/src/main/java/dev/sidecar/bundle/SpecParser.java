@@ -290,7 +290,8 @@ final class SpecParser {
       String n = columnName(node, p + ".name");
       return new OutputDecl(n, n, null, null, List.of());
     }
-    Map<String, Node> o = mapping(node, p, Set.of("name", "from", "dtype", "shape", "labels"));
+    Map<String, Node> o = mapping(node, p, Set.of("name", "from", "dtype", "shape", "labels",
+        "as"));
     String name = columnName(required(o, "name", p + ".name", node), p + ".name");
     String from = o.containsKey("from") ? scalar(o.get("from"), p + ".from") : name;
     DType dtype = o.containsKey("dtype") ? dtype(o.get("dtype"), p + ".dtype") : null;
@@ -309,12 +310,23 @@ final class SpecParser {
             + " dtype is " + dtype.id());
       }
     }
-    return new OutputDecl(name, from, dtype, shape, labels);
+    String as = null;
+    if (o.containsKey("as") && !isNull(o.get("as"))) {
+      as = scalar(o.get("as"), p + ".as");
+      if (!as.equals("array") && !as.equals("map")) {
+        throw error(o.get("as"), p + ".as", "unknown value '" + as + "', expected 'array' (the"
+            + " probabilities in class order) or 'map' (class key -> probability)");
+      }
+      if (!labels.isEmpty()) {
+        throw error(o.get("as"), p + ".as", "'as' applies to a sequence-of-maps output, which"
+            + " has no labels; drop one of them");
+      }
+    }
+    return new OutputDecl(name, from, dtype, shape, labels, as);
   }
 
   static boolean isInteger(DType t) {
-    return t == DType.INT8 || t == DType.INT16 || t == DType.INT32 || t == DType.INT64
-        || t == DType.UINT8;
+    return dev.sidecar.bundle.internal.ApiBinding.isInteger(t);
   }
 
   // ---- node helpers -------------------------------------------------------------------

@@ -3,7 +3,6 @@ package dev.sidecar.tensor;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
-import dev.sidecar.proto.inference.InferTensorContents;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
@@ -20,9 +19,11 @@ import java.nio.charset.StandardCharsets;
  * the buffer) or return a {@link ByteString} wrapping a fresh array without copying it again.
  * Readers take a {@link ByteString} and return primitive arrays; they throw
  * {@link IllegalArgumentException} with a message that says what was expected and what came.
+ * FP16 values are converted by {@link Float16}; the protocol's typed {@code contents} fields by
+ * {@link TypedContents}.
  */
 public final class RawCodec {
-  private static final int LENGTH_PREFIX = 4;
+  static final int LENGTH_PREFIX = 4;
 
   private RawCodec() {
   }
@@ -102,14 +103,6 @@ public final class RawCodec {
     }
   }
 
-  /** Writes {@code length} floats as FP16 half-precision bits (round to nearest even). */
-  public static void writeHalfs(ByteBuffer dst, float[] src, int offset, int length) {
-    ByteBuffer b = le(dst);
-    for (int i = offset; i < offset + length; i++) {
-      b.putShort(floatToHalf(src[i]));
-    }
-  }
-
   /** Writes {@code length} strings as BYTES elements (UTF-8; null is written as empty). */
   public static void writeStrings(ByteBuffer dst, String[] src, int offset, int length) {
     ByteBuffer b = le(dst);
@@ -150,13 +143,6 @@ public final class RawCodec {
   public static ByteString encodeBooleans(boolean[] src, int offset, int length) {
     ByteBuffer b = ByteBuffer.allocate(length);
     writeBooleans(b, src, offset, length);
-    return wrap(b);
-  }
-
-  /** Encodes floats as FP16. */
-  public static ByteString encodeHalfs(float[] src, int offset, int length) {
-    ByteBuffer b = ByteBuffer.allocate(length * 2);
-    writeHalfs(b, src, offset, length);
     return wrap(b);
   }
 
@@ -235,16 +221,6 @@ public final class RawCodec {
     return out;
   }
 
-  /** Decodes FP16 bits into floats. */
-  public static float[] decodeHalfs(ByteString raw) {
-    float[] out = new float[elementCount(DType.FLOAT16, raw)];
-    ByteBuffer b = le(raw.asReadOnlyByteBuffer());
-    for (int i = 0; i < out.length; i++) {
-      out[i] = halfToFloat(b.getShort());
-    }
-    return out;
-  }
-
   /**
    * Decodes exactly {@code count} BYTES elements as UTF-8 strings; throws naming the element
    * whose length prefix is bad or whose bytes are not valid UTF-8, and on a count that differs
@@ -319,224 +295,7 @@ public final class RawCodec {
     return n;
   }
 
-  // ---------------------------------------------------------------- typed contents <-> raw
-
-  /**
-   * The raw encoding of typed {@code contents} for a tensor of {@code dtype} with
-   * {@code expectedCount} elements. The values must sit in the field the protocol assigns to the
-   * dtype ({@code fp32_contents} for FP32, {@code int_contents} for INT8/INT16/INT32, ...);
-   * FP16 has no typed field and must travel raw.
-   */
-  public static ByteString fromContents(InferTensorContents c, DType dtype, long expectedCount) {
-    int n;
-    ByteBuffer b;
-    switch (dtype) {
-      case FLOAT32:
-        n = check(c, dtype, "fp32_contents", c.getFp32ContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          b.putFloat(c.getFp32Contents(i));
-        }
-        break;
-      case FLOAT64:
-        n = check(c, dtype, "fp64_contents", c.getFp64ContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n * 8).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          b.putDouble(c.getFp64Contents(i));
-        }
-        break;
-      case INT64:
-        n = check(c, dtype, "int64_contents", c.getInt64ContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n * 8).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          b.putLong(c.getInt64Contents(i));
-        }
-        break;
-      case INT32:
-      case INT16:
-      case INT8:
-        n = check(c, dtype, "int_contents", c.getIntContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n * dtype.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          putNarrow(b, dtype, c.getIntContents(i));
-        }
-        break;
-      case UINT8:
-        n = check(c, dtype, "uint_contents", c.getUintContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n);
-        for (int i = 0; i < n; i++) {
-          b.put((byte) c.getUintContents(i));
-        }
-        break;
-      case BOOL:
-        n = check(c, dtype, "bool_contents", c.getBoolContentsCount(), expectedCount);
-        b = ByteBuffer.allocate(n);
-        for (int i = 0; i < n; i++) {
-          b.put(c.getBoolContents(i) ? (byte) 1 : (byte) 0);
-        }
-        break;
-      case STRING:
-        n = check(c, dtype, "bytes_contents", c.getBytesContentsCount(), expectedCount);
-        long size = 0;
-        for (int i = 0; i < n; i++) {
-          size += LENGTH_PREFIX + c.getBytesContents(i).size();
-        }
-        b = ByteBuffer.allocate(Math.toIntExact(size)).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          ByteString s = c.getBytesContents(i);
-          b.putInt(s.size());
-          s.copyTo(b);
-        }
-        break;
-      case FLOAT16:
-      default:
-        throw new IllegalArgumentException(dtype.oipName()
-            + " has no typed contents field; send it in raw_input_contents");
-    }
-    return wrap(b);
-  }
-
-  /** Typed contents holding the values of a raw tensor (FP16 has no typed field). */
-  public static InferTensorContents toContents(DType dtype, ByteString raw) {
-    InferTensorContents.Builder c = InferTensorContents.newBuilder();
-    switch (dtype) {
-      case FLOAT32:
-        for (float v : decodeFloats(raw)) {
-          c.addFp32Contents(v);
-        }
-        break;
-      case FLOAT64:
-        for (double v : decodeDoubles(raw)) {
-          c.addFp64Contents(v);
-        }
-        break;
-      case INT64:
-        for (long v : decodeLongs(raw)) {
-          c.addInt64Contents(v);
-        }
-        break;
-      case INT32:
-      case INT16:
-      case INT8:
-        for (int v : decodeInts(dtype, raw)) {
-          c.addIntContents(v);
-        }
-        break;
-      case UINT8:
-        for (int v : decodeInts(dtype, raw)) {
-          c.addUintContents(v);
-        }
-        break;
-      case BOOL:
-        for (boolean v : decodeBooleans(raw)) {
-          c.addBoolContents(v);
-        }
-        break;
-      case STRING: {
-        ByteBuffer b = le(raw.asReadOnlyByteBuffer());
-        int count = countStrings(raw);
-        for (int i = 0; i < count; i++) {
-          int len = b.getInt();
-          c.addBytesContents(raw.substring(b.position(), b.position() + len));
-          b.position(b.position() + len);
-        }
-        break;
-      }
-      case FLOAT16:
-      default:
-        throw new IllegalArgumentException(dtype.oipName() + " has no typed contents field");
-    }
-    return c.build();
-  }
-
-  /** True if any typed field of {@code c} holds a value. */
-  public static boolean hasValues(InferTensorContents c) {
-    return c.getBoolContentsCount() + c.getIntContentsCount() + c.getInt64ContentsCount()
-        + c.getUintContentsCount() + c.getUint64ContentsCount() + c.getFp32ContentsCount()
-        + c.getFp64ContentsCount() + c.getBytesContentsCount() > 0;
-  }
-
-  // ---------------------------------------------------------------- float16
-
-  /** IEEE 754 half-precision bits of {@code f}, rounding to nearest even. */
-  public static short floatToHalf(float f) {
-    int bits = Float.floatToRawIntBits(f);
-    int sign = (bits >>> 16) & 0x8000;
-    int exp = (bits >>> 23) & 0xFF;
-    int mant = bits & 0x7FFFFF;
-    if (exp == 0xFF) {
-      return (short) (sign | 0x7C00 | (mant != 0 ? 0x200 | (mant >>> 13) : 0));
-    }
-    int e = exp - 127 + 15;
-    if (e >= 0x1F) {
-      return (short) (sign | 0x7C00);
-    }
-    if (e <= 0) {
-      if (e < -10) {
-        return (short) sign;
-      }
-      int m = mant | 0x800000;
-      int shift = 14 - e;
-      int half = m >>> shift;
-      int rem = m & ((1 << shift) - 1);
-      int mid = 1 << (shift - 1);
-      if (rem > mid || (rem == mid && (half & 1) != 0)) {
-        half++;
-      }
-      return (short) (sign | half);
-    }
-    int half = (e << 10) | (mant >>> 13);
-    int rem = mant & 0x1FFF;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1) != 0)) {
-      half++;
-    }
-    return (short) (sign | half);
-  }
-
-  /** The float value of IEEE 754 half-precision bits. */
-  public static float halfToFloat(short h) {
-    int bits = h & 0xFFFF;
-    int sign = (bits & 0x8000) << 16;
-    int exp = (bits >>> 10) & 0x1F;
-    int mant = bits & 0x3FF;
-    if (exp == 0) {
-      float v = mant * 0x1p-24f;
-      return sign == 0 ? v : -v;
-    }
-    if (exp == 0x1F) {
-      return Float.intBitsToFloat(sign | 0x7F800000 | (mant << 13));
-    }
-    return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
-  }
-
   // ---------------------------------------------------------------- internals
-
-  private static int check(InferTensorContents c, DType dtype, String field, int count,
-      long expected) {
-    if (count != expected) {
-      if (count == 0 && hasValues(c)) {
-        throw new IllegalArgumentException(dtype.oipName() + " values must be sent in " + field
-            + ", which is empty");
-      }
-      throw new IllegalArgumentException(field + " holds " + count + " elements, expected "
-          + expected);
-    }
-    return count;
-  }
-
-  private static void putNarrow(ByteBuffer b, DType dtype, int v) {
-    switch (dtype) {
-      case INT32:
-        b.putInt(v);
-        break;
-      case INT16:
-        b.putShort((short) v);
-        break;
-      default:
-        b.put((byte) v);
-        break;
-    }
-  }
 
   private static void requireFixed(DType dtype) {
     if (!dtype.isFixedWidth()) {
@@ -544,11 +303,11 @@ public final class RawCodec {
     }
   }
 
-  private static ByteBuffer le(ByteBuffer b) {
+  static ByteBuffer le(ByteBuffer b) {
     return b.order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  private static ByteString wrap(ByteBuffer b) {
+  static ByteString wrap(ByteBuffer b) {
     return UnsafeByteOperations.unsafeWrap(b.array(), 0, b.position());
   }
 

@@ -60,13 +60,13 @@ class RawCodecTest {
     short[] bits = {0x0000, (short) 0x8000, 0x3C00, (short) 0xC100, 0x7BFF, 0x0400, 0x0001, 0x3555,
         0x7C00, (short) 0xFC00};
     for (int i = 0; i < values.length; i++) {
-      assertEquals(bits[i], RawCodec.floatToHalf(values[i]), "half of " + values[i]);
-      assertEquals(values[i], RawCodec.halfToFloat(bits[i]), "float of " + bits[i]);
+      assertEquals(bits[i], Float16.toHalf(values[i]), "half of " + values[i]);
+      assertEquals(values[i], Float16.toFloat(bits[i]), "float of " + bits[i]);
     }
-    assertTrue(Float.isNaN(RawCodec.halfToFloat(RawCodec.floatToHalf(Float.NaN))));
-    assertEquals(0x7C00, RawCodec.floatToHalf(1e6f), "overflow rounds to infinity");
-    assertEquals(0x3C00, RawCodec.floatToHalf(1.0002f), "rounds to nearest");
-    float[] back = RawCodec.decodeHalfs(RawCodec.encodeHalfs(new float[] {1f, -2.5f}, 0, 2));
+    assertTrue(Float.isNaN(Float16.toFloat(Float16.toHalf(Float.NaN))));
+    assertEquals(0x7C00, Float16.toHalf(1e6f), "overflow rounds to infinity");
+    assertEquals(0x3C00, Float16.toHalf(1.0002f), "rounds to nearest");
+    float[] back = Float16.decode(Float16.encode(new float[] {1f, -2.5f}, 0, 2));
     assertArrayEquals(new float[] {1f, -2.5f}, back);
   }
 
@@ -101,30 +101,30 @@ class RawCodecTest {
   void typedContentsConvertToRawAndBack() {
     InferTensorContents c = InferTensorContents.newBuilder().addFp32Contents(1f)
         .addFp32Contents(2f).build();
-    ByteString raw = RawCodec.fromContents(c, DType.FLOAT32, 2);
+    ByteString raw = TypedContents.fromContents(c, DType.FLOAT32, 2);
     assertArrayEquals(new float[] {1f, 2f}, RawCodec.decodeFloats(raw));
-    assertEquals(c, RawCodec.toContents(DType.FLOAT32, raw));
+    assertEquals(c, TypedContents.toContents(DType.FLOAT32, raw));
     InferTensorContents s = InferTensorContents.newBuilder()
         .addBytesContents(ByteString.copyFromUtf8("x")).addBytesContents(ByteString.EMPTY).build();
-    ByteString sraw = RawCodec.fromContents(s, DType.STRING, 2);
+    ByteString sraw = TypedContents.fromContents(s, DType.STRING, 2);
     assertArrayEquals(new String[] {"x", ""}, RawCodec.decodeStrings(sraw, 2));
-    assertEquals(s, RawCodec.toContents(DType.STRING, sraw));
+    assertEquals(s, TypedContents.toContents(DType.STRING, sraw));
     InferTensorContents i8 = InferTensorContents.newBuilder().addIntContents(-1).addIntContents(5)
         .build();
-    assertEquals(ByteString.copyFrom(new byte[] {-1, 5}), RawCodec.fromContents(i8, DType.INT8, 2));
+    assertEquals(ByteString.copyFrom(new byte[] {-1, 5}), TypedContents.fromContents(i8, DType.INT8, 2));
     InferTensorContents u8 = InferTensorContents.newBuilder().addUintContents(255).build();
-    assertEquals(u8, RawCodec.toContents(DType.UINT8, RawCodec.fromContents(u8, DType.UINT8, 1)));
+    assertEquals(u8, TypedContents.toContents(DType.UINT8, TypedContents.fromContents(u8, DType.UINT8, 1)));
     InferTensorContents bools = InferTensorContents.newBuilder().addBoolContents(true).build();
-    assertEquals(bools, RawCodec.toContents(DType.BOOL, RawCodec.fromContents(bools, DType.BOOL, 1)));
+    assertEquals(bools, TypedContents.toContents(DType.BOOL, TypedContents.fromContents(bools, DType.BOOL, 1)));
 
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> RawCodec.fromContents(c, DType.FLOAT32, 3));
+        () -> TypedContents.fromContents(c, DType.FLOAT32, 3));
     assertEquals("fp32_contents holds 2 elements, expected 3", e.getMessage());
     e = assertThrows(IllegalArgumentException.class,
-        () -> RawCodec.fromContents(c, DType.FLOAT64, 2));
+        () -> TypedContents.fromContents(c, DType.FLOAT64, 2));
     assertEquals("FP64 values must be sent in fp64_contents, which is empty", e.getMessage());
     e = assertThrows(IllegalArgumentException.class,
-        () -> RawCodec.fromContents(c, DType.FLOAT16, 2));
+        () -> TypedContents.fromContents(c, DType.FLOAT16, 2));
     assertTrue(e.getMessage().contains("raw_input_contents"), e.getMessage());
   }
 }

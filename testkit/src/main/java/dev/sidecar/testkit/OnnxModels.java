@@ -118,6 +118,58 @@ public final class OnnxModels {
   }
 
   /**
+   * A classifier as {@code skl2onnx} converts one with its defaults: {@link #linearClassifier}
+   * whose probabilities go through an {@code ai.onnx.ml} {@code ZipMap} node. Input {@code x}
+   * FLOAT {@code [N, features]}; outputs {@code label} INT64 {@code [N]} (the class index, as
+   * {@link #linearClassifierLabels}) and {@code output_probability}, a sequence of maps from
+   * the class keys to the probabilities of {@link #linearClassifierProbabilities}, key
+   * {@code keys[c]} for class {@code c}. {@code keys} are all {@code Long} (ZipMap's
+   * {@code classlabels_int64s}) or all {@code String} ({@code classlabels_strings}).
+   */
+  public static byte[] zipMapClassifier(int features, long seed, Object... keys) {
+    int classes = keys.length;
+    boolean strings = keys.length > 0 && keys[0] instanceof String;
+    for (Object k : keys) {
+      if (!(strings ? k instanceof String : k instanceof Long)) {
+        throw new IllegalArgumentException("zipMapClassifier keys must be all Long or all String: "
+            + Arrays.toString(keys));
+      }
+    }
+    LinearClassifier m = LinearClassifier.of(features, classes, seed);
+    Attr labels = strings
+        ? Attr.strings("classlabels_strings", Arrays.stream(keys).map(String.class::cast).toArray(String[]::new))
+        : Attr.ints("classlabels_int64s", Arrays.stream(keys).mapToLong(Long.class::cast).toArray());
+    return graph("zipmap_classifier")
+        .input("x", FLOAT, -1, features)
+        .output("label", INT64, -1)
+        .outputSequenceOfMaps("output_probability", strings ? STRING : INT64)
+        .initializer("coefficients", m.weights(), classes, features)
+        .initializer("intercepts", m.bias(), classes)
+        .node("Gemm", List.of("x", "coefficients", "intercepts"), List.of("logits"),
+            Attr.i("transB", 1))
+        .node("Softmax", List.of("logits"), List.of("probabilities"), Attr.i("axis", 1))
+        .node("ArgMax", List.of("probabilities"), List.of("label"),
+            Attr.i("axis", 1), Attr.i("keepdims", 0))
+        .node(ML_DOMAIN, "ZipMap", List.of("probabilities"), List.of("output_probability"), labels)
+        .build();
+  }
+
+  /**
+   * A model with an output that no column can hold: input {@code x} FLOAT {@code [N]}, outputs
+   * {@code y = x} FLOAT {@code [N]} and {@code parts}, a sequence of tensors
+   * ({@code SequenceConstruct(x)}).
+   */
+  public static byte[] sequenceOutput() {
+    return graph("sequence_output")
+        .input("x", FLOAT, -1)
+        .output("y", FLOAT, -1)
+        .outputSequenceOfTensors("parts", FLOAT)
+        .node("Identity", List.of("x"), List.of("y"))
+        .node("SequenceConstruct", List.of("x"), List.of("parts"))
+        .build();
+  }
+
+  /**
    * {@code y = x * 2 + 1} for any numeric element type: input {@code x} and output {@code y}
    * of {@code elemType} and {@code shape} (default {@code [N]}). FLOAT, DOUBLE, INT32 and
    * INT64 compute natively; INT8, UINT8 and INT16 compute in INT32 and cast back (so the
@@ -431,6 +483,32 @@ public final class OnnxModels {
         throw new IllegalArgumentException("graph '" + graph.getName() + "' already has an output named '" + name + "'");
       }
       graph.addOutput(valueInfo(name, elemType, dims));
+      return this;
+    }
+
+    /** Adds a graph output that is a sequence of maps from {@code keyType} to FLOAT (a ZipMap's). */
+    public GraphBuilder outputSequenceOfMaps(String name, int keyType) {
+      typeName(keyType);
+      return output(name, TypeProto.newBuilder().setSequenceType(TypeProto.Sequence.newBuilder()
+          .setElemType(TypeProto.newBuilder().setMapType(TypeProto.Map.newBuilder()
+              .setKeyType(keyType).setValueType(TypeProto.newBuilder().setTensorType(
+                  TypeProto.Tensor.newBuilder().setElemType(FLOAT)))))).build());
+    }
+
+    /** Adds a graph output that is a sequence of {@code elemType} tensors of any shape. */
+    public GraphBuilder outputSequenceOfTensors(String name, int elemType) {
+      typeName(elemType);
+      return output(name, TypeProto.newBuilder().setSequenceType(TypeProto.Sequence.newBuilder()
+          .setElemType(TypeProto.newBuilder().setTensorType(
+              TypeProto.Tensor.newBuilder().setElemType(elemType)))).build());
+    }
+
+    private GraphBuilder output(String name, TypeProto type) {
+      requireName("output", name);
+      if (!outputNames.add(name)) {
+        throw new IllegalArgumentException("graph '" + graph.getName() + "' already has an output named '" + name + "'");
+      }
+      graph.addOutput(ValueInfoProto.newBuilder().setName(name).setType(type));
       return this;
     }
 

@@ -131,6 +131,14 @@ public final class ManifestJson {
       so.put("dtype", s.dtype().id());
       so.put("shape", s.shape());
       so.put("labels", s.classLabels());
+      if (s.classMap() != null) {
+        // Only for sequence-of-maps outputs: other outputs' bytes (and digests) are unchanged.
+        Map<String, Object> cm = new TreeMap<>();
+        cm.put("key_dtype", s.classMap().keyType().id());
+        cm.put("keys", s.classMap().keys());
+        cm.put("as", s.classMap().asMap() ? "map" : "array");
+        so.put("class_map", cm);
+      }
       outs.add(so);
     }
     o.put("outputs", outs);
@@ -312,7 +320,7 @@ public final class ManifestJson {
     for (int i = 0; i < on.size(); i++) {
       String op = p + ".outputs[" + i + "]";
       JsonNode o = r.object(on.get(i), op);
-      r.keys(o, op, Set.of("name", "from", "dtype", "shape", "labels"));
+      r.keys(o, op, Set.of("name", "from", "dtype", "shape", "labels", "class_map"));
       List<String> labels = new ArrayList<>();
       JsonNode labelsNode = r.array(o, "labels", op + ".labels");
       for (int j = 0; j < labelsNode.size(); j++) {
@@ -321,8 +329,47 @@ public final class ManifestJson {
         }
         labels.add(labelsNode.get(j).asText());
       }
-      outs.add(new OutputSpec(r.text(o, "name", op + ".name"), r.text(o, "from", op + ".from"),
-          r.dtype(o, op + ".dtype"), r.shape(o, op + ".shape"), labels));
+      OutputSpec.ClassMap classMap = null;
+      if (o.has("class_map")) {
+        String cp = op + ".class_map";
+        JsonNode cm = r.object(o.get("class_map"), cp);
+        r.keys(cm, cp, Set.of("key_dtype", "keys", "as"));
+        DType keyType;
+        try {
+          keyType = DType.parse(r.text(cm, "key_dtype", cp + ".key_dtype"));
+        } catch (IllegalArgumentException e) {
+          throw r.error(cp + ".key_dtype", e.getMessage());
+        }
+        List<String> keys = new ArrayList<>();
+        JsonNode kn = r.array(cm, "keys", cp + ".keys");
+        for (int j = 0; j < kn.size(); j++) {
+          if (!kn.get(j).isTextual()) {
+            throw r.error(cp + ".keys[" + j + "]", "expected a string");
+          }
+          keys.add(kn.get(j).asText());
+          if (keyType == DType.INT64 && !kn.get(j).asText().matches("-?[0-9]{1,19}")) {
+            throw r.error(cp + ".keys[" + j + "]", "expected an int64 key in decimal");
+          }
+        }
+        if (new HashSet<>(keys).size() != keys.size()) {
+          throw r.error(cp + ".keys", "a key is listed twice");
+        }
+        String as = r.text(cm, "as", cp + ".as");
+        if (!as.equals("array") && !as.equals("map")) {
+          throw r.error(cp + ".as", "expected 'array' or 'map'");
+        }
+        try {
+          classMap = new OutputSpec.ClassMap(keyType, keys, as.equals("map"));
+        } catch (IllegalArgumentException e) {
+          throw r.error(cp, e.getMessage());
+        }
+      }
+      try {
+        outs.add(new OutputSpec(r.text(o, "name", op + ".name"), r.text(o, "from", op + ".from"),
+            r.dtype(o, op + ".dtype"), r.shape(o, op + ".shape"), labels, classMap));
+      } catch (IllegalArgumentException e) {
+        throw r.error(op, e.getMessage());
+      }
     }
     JsonNode b = r.object(a.get("batching"), p + ".batching");
     r.keys(b, p + ".batching", Set.of("enabled", "max_batch_size", "max_latency_ms"));

@@ -107,6 +107,34 @@ public final class OnnxGraph {
   }
 
   /**
+   * The keys of the {@code ZipMap} node (domain {@code ai.onnx.ml}) that produces {@code output}:
+   * its {@code classlabels_int64s} (in decimal) or {@code classlabels_strings}, in the node's
+   * order, which is the order of the classifier's classes; empty when no ZipMap node produces
+   * it or the node has no keys.
+   */
+  public Optional<ZipMapKeys> zipMapOf(String output) {
+    NodeProto n = producers.get(output);
+    if (n == null || !n.getOpType().equals("ZipMap") || !n.getDomain().equals("ai.onnx.ml")) {
+      return Optional.empty();
+    }
+    for (AttributeProto a : n.getAttributeList()) {
+      if (a.getName().equals("classlabels_int64s") && a.getIntsCount() > 0) {
+        return Optional.of(new ZipMapKeys(false, a.getIntsList().stream().map(String::valueOf)
+            .toList(), n.getName()));
+      }
+      if (a.getName().equals("classlabels_strings") && a.getStringsCount() > 0) {
+        return Optional.of(new ZipMapKeys(true, a.getStringsList().stream()
+            .map(b -> b.toStringUtf8()).toList(), n.getName()));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** A ZipMap node's keys: strings or integers (then in decimal), in order, and its name. */
+  public record ZipMapKeys(boolean strings, List<String> keys, String nodeName) {
+  }
+
+  /**
    * A classifier node's classes: how many, their integer values (empty for string classes),
    * and where they were read: the attribute, the node's op type and name.
    */

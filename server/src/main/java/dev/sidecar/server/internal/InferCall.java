@@ -26,19 +26,16 @@ final class InferCall {
   record Slice(InferCall call, int index, int rowStart, int rowCount) {
   }
 
-  final ApiEndpoint endpoint;
   final String id;
   final int rows;
-  final ApiEndpoint.Plan plan;
-  /** Per plan input: a {@link ByteString} of raw fixed-width elements or a {@code String[]}. */
-  final Object[] sources;
-  /** Per model input (in the plan's feed order): the dimensions after the batch dimension. */
-  final long[][] feedDims;
   final boolean mergeable;
-  final List<ApiEndpoint.OutCol> outputs;
   final long arrivalNanos;
   /** When the batcher queued the call, on the batcher's clock (set under the batcher's lock). */
   long queuedNanos;
+  private final String api;
+  private final DecodedRequest request;
+  private final ApiMetrics metrics;
+  private final AnswerEncoder answers;
   private final Context context;
   private final Deadline deadline;
   private final Listener listener;
@@ -47,21 +44,28 @@ final class InferCall {
   private int remaining;
   private boolean finished;
 
-  InferCall(ApiEndpoint endpoint, String id, int rows, ApiEndpoint.Plan plan, Object[] sources,
-      long[][] feedDims, boolean mergeable, List<ApiEndpoint.OutCol> outputs, long arrivalNanos,
-      Context context, Listener listener) {
-    this.endpoint = endpoint;
-    this.id = id;
-    this.rows = rows;
-    this.plan = plan;
-    this.sources = sources;
-    this.feedDims = feedDims;
-    this.mergeable = mergeable;
-    this.outputs = outputs;
+  /**
+   * @param api the API's name, for messages
+   * @param answers assembles the response once every slice is in
+   */
+  InferCall(String api, DecodedRequest request, ApiMetrics metrics, AnswerEncoder answers,
+      long arrivalNanos, Context context, Listener listener) {
+    this.api = api;
+    this.request = request;
+    this.id = request.id();
+    this.rows = request.rows();
+    this.mergeable = request.mergeable();
+    this.metrics = metrics;
+    this.answers = answers;
     this.arrivalNanos = arrivalNanos;
     this.context = context;
     this.deadline = context == null ? null : context.getDeadline();
     this.listener = listener;
+  }
+
+  /** The decoded request: its data per model input and the outputs it wants. */
+  DecodedRequest request() {
+    return request;
   }
 
   /** Splits the call into slices of at most {@code maxRows} rows (one slice if maxRows <= 0). */
@@ -92,7 +96,7 @@ final class InferCall {
     if (deadline != null && deadline.isExpired()) {
       long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
       return Status.DEADLINE_EXCEEDED.withDescription("deadline passed after " + waitedMs
-          + " ms in the queue of model '" + endpoint.name() + "'; dropped before inference");
+          + " ms in the queue of model '" + api + "'; dropped before inference");
     }
     if (context != null && context.isCancelled()) {
       return Status.CANCELLED.withDescription("client cancelled the request");
@@ -114,13 +118,13 @@ final class InferCall {
     }
     ModelInferResponse response;
     try {
-      response = endpoint.assemble(this, parts);
+      response = answers.assemble(request, parts);
     } catch (RuntimeException e) {
       deliverError(Status.INTERNAL.withDescription("assembling the response failed: "
           + e.getMessage()));
       return;
     }
-    endpoint.metrics().answered(rows, (System.nanoTime() - arrivalNanos) / 1e6);
+    metrics.answered(rows, (System.nanoTime() - arrivalNanos) / 1e6);
     listener.onResponse(response);
   }
 
@@ -136,7 +140,7 @@ final class InferCall {
   }
 
   private void deliverError(Status status) {
-    endpoint.metrics().error(status.getCode());
+    metrics.error(status.getCode());
     listener.onError(status);
   }
 }

@@ -237,7 +237,7 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   }
 
   private static ByteString[] emptyParts(InferCall call) {
-    ByteString[] p = new ByteString[call.outputs.size()];
+    ByteString[] p = new ByteString[call.request().outputs().size()];
     Arrays.fill(p, ByteString.EMPTY);
     return p;
   }

@@ -1,16 +1,12 @@
 package dev.sidecar.server.internal;
 
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
-import dev.sidecar.bundle.DType;
-import dev.sidecar.bundle.internal.OrtTypes;
+import dev.sidecar.bundle.internal.ApiBinding;
+import dev.sidecar.bundle.internal.ApiBinding.Port;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
@@ -19,15 +15,9 @@ import java.util.Set;
  * inference worker that uses the model (sessions are safe for concurrent {@code run}).
  */
 final class ModelRuntime implements AutoCloseable {
-  /** A model input or output that is a tensor: its dtype and shape (-1 = dynamic). */
-  record Port(String name, DType dtype, long[] shape) {
-    String describe() {
-      return dtype.oipName() + " " + Arrays.toString(shape);
-    }
-  }
-
   private final String name;
   private final OrtSession session;
+  private final ApiBinding.Model ports;
   private final Map<String, Port> inputs;
   private final Map<String, Port> outputs;
 
@@ -45,47 +35,30 @@ final class ModelRuntime implements AutoCloseable {
       this.session = env.createSession(file.toString(), so);
     }
     try {
-      this.inputs = ports(session.getInputInfo(), "input");
-      this.outputs = ports(session.getOutputInfo(), "output");
+      this.ports = ApiBinding.Model.of(name, session);
+      this.inputs = ports.tensorInputs();
+      this.outputs = ports.tensorOutputs();
     } catch (RuntimeException e) {
       session.close();
       throw e;
     }
   }
 
-  private Map<String, Port> ports(Map<String, NodeInfo> infos, String kind) {
-    Map<String, Port> out = new LinkedHashMap<>();
-    for (NodeInfo ni : infos.values()) {
-      if (!(ni.getInfo() instanceof TensorInfo)) {
-        // Non-tensor outputs (e.g. sequences of maps) cannot be served; APIs must not use them.
-        continue;
-      }
-      TensorInfo ti = (TensorInfo) ni.getInfo();
-      DType dt;
-      try {
-        dt = OrtTypes.dtype(ti);
-      } catch (IllegalArgumentException e) {
-        continue;
-      }
-      long[] shape = ti.getShape().clone();
-      for (int i = 0; i < shape.length; i++) {
-        if (shape[i] < 0) {
-          shape[i] = -1;
-        }
-      }
-      out.put(ni.getName(), new Port(ni.getName(), dt, shape));
-    }
-    return out;
-  }
-
   String name() {
     return name;
   }
 
+  /** The model's inputs and outputs as ONNX Runtime describes them, to bind APIs to. */
+  ApiBinding.Model ports() {
+    return ports;
+  }
+
+  /** The tensor inputs. */
   Map<String, Port> inputs() {
     return inputs;
   }
 
+  /** The tensor outputs. */
   Map<String, Port> outputs() {
     return outputs;
   }

@@ -77,11 +77,12 @@ public final class ServerCore implements AutoCloseable {
           }
           runtimes.put(api.model(), rt);
         }
-        ApiEndpoint ep = new ApiEndpoint(bundle, api, rt, hook);
-        AdaptiveBatcher batcher = new AdaptiveBatcher(api.name(), api.batching(),
-            options.maxQueuedRows(), options.inferenceWorkers(), ep::runBatch);
-        batcher.onServingChanged(serving -> reportHealth());
-        ep.attach(batcher);
+        ApiEndpoint ep = new ApiEndpoint(bundle, api, rt, hook, runner -> {
+          AdaptiveBatcher batcher = new AdaptiveBatcher(api.name(), api.batching(),
+              options.maxQueuedRows(), options.inferenceWorkers(), runner);
+          batcher.onServingChanged(serving -> reportHealth());
+          return batcher;
+        });
         endpoints.put(api.name(), ep);
       }
       if (endpoints.isEmpty()) {

@@ -130,7 +130,7 @@ class AdaptiveBatcherTest {
     final SimClock clock = new SimClock();
     final List<Ran> batches = new ArrayList<>();
     final List<String> problems = new ArrayList<>();
-    final ApiEndpoint ep = new ApiEndpoint(bundle, api("classify_tensor"), runtime);
+    final ApiEndpoint ep;
     final AdaptiveBatcher batcher;
     /** The cost the model reports, and the time a batch really takes on the clock. */
     double fixedMs;
@@ -140,16 +140,17 @@ class AdaptiveBatcherTest {
     Sim(BatchingSpec spec, double fixedMs, double perRowMs) {
       this.fixedMs = fixedMs;
       this.perRowMs = perRowMs;
-      batcher = new AdaptiveBatcher("classify_tensor", spec, 100_000, 0, (batch, answering) -> {
-        int n = batch.stream().mapToInt(InferCall.Slice::rowCount).sum();
-        long oldest = batch.stream().mapToLong(s -> s.call().queuedNanos).min().orElseThrow();
-        batches.add(new Ran(n, clock.now - oldest));
-        double ms = this.fixedMs + this.perRowMs * n;
-        clock.run((long) ((runsForMs >= 0 ? runsForMs : ms) * MS));
-        ep.runBatch(batch, answering);
-        return ms;
-      }, clock);
-      ep.attach(batcher);
+      ep = new ApiEndpoint(bundle, api("classify_tensor"), runtime, null, runner ->
+          new AdaptiveBatcher("classify_tensor", spec, 100_000, 0, (batch, answering) -> {
+            int n = batch.stream().mapToInt(InferCall.Slice::rowCount).sum();
+            long oldest = batch.stream().mapToLong(s -> s.call().queuedNanos).min().orElseThrow();
+            batches.add(new Ran(n, clock.now - oldest));
+            double ms = this.fixedMs + this.perRowMs * n;
+            clock.run((long) ((runsForMs >= 0 ? runsForMs : ms) * MS));
+            runner.run(batch, answering);
+            return ms;
+          }, clock));
+      batcher = ep.batcher();
     }
 
     /** Sends one row now; {@code then} runs with the answer. */
@@ -321,10 +322,10 @@ class AdaptiveBatcherTest {
    */
   @Test
   void concurrentCallersEachGetTheirOwnAnswer() throws Exception {
-    ApiEndpoint ep = new ApiEndpoint(bundle, api("classify_tensor"), runtime);
-    try (AdaptiveBatcher batcher = new AdaptiveBatcher("classify_tensor",
-        new BatchingSpec(true, 16, 5), 10_000, 1, ep::runBatch)) {
-      ep.attach(batcher);
+    try (ApiEndpoint ep = new ApiEndpoint(bundle, api("classify_tensor"), runtime, null,
+        runner -> new AdaptiveBatcher("classify_tensor", new BatchingSpec(true, 16, 5), 10_000, 1,
+            runner))) {
+      AdaptiveBatcher batcher = ep.batcher();
       ExecutorService pool = Executors.newFixedThreadPool(16);
       try {
         List<Future<?>> done = new ArrayList<>();

@@ -8,6 +8,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.sidecar.bundle.ApiSpec;
+import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.InferParameter;
@@ -29,7 +30,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Fuzzes the Open Inference Protocol request decoder ({@link ApiEndpoint#decode}): raw and typed
+ * Fuzzes the Open Inference Protocol request decoder ({@link ApiEndpoint#decode},
+ * {@link RequestDecoder}): raw and typed
  * contents of every dtype (BYTES and FP16 too), shapes, dataframe columns, parameters and wire
  * bytes. Property: a request either decodes into a call whose data match its shape, or is
  * refused with INVALID_ARGUMENT; any other exception, or an allocation sized by what a request
@@ -95,7 +97,7 @@ class OipRequestFuzzTest {
           rt = new ModelRuntime(api.model(), bundle.modelPath(api.model()), 1, 1);
           runtimes.put(api.model(), rt);
         }
-        eps.add(new ApiEndpoint(bundle, api, rt));
+        eps.add(new ApiEndpoint(bundle, api, rt, null, runner -> null));
       }
       endpoints = eps;
       return eps;
@@ -129,12 +131,13 @@ class OipRequestFuzzTest {
     }
     // A decoded call holds exactly the data its shape declares, for every model input.
     assertTrue(call.rows >= 0);
-    for (int f = 0; f < call.plan.feeds().size(); f++) {
-      ApiEndpoint.Feed feed = call.plan.feeds().get(f);
+    DecodedRequest req = call.request();
+    for (int f = 0; f < req.feeds().size(); f++) {
+      ApiBinding.Feed feed = req.feeds().get(f);
       for (int k = 0; k < feed.sources().length; k++) {
-        long perRow = feed.sources().length == 1 ? product(call.feedDims[f]) : feed.srcElems()[k];
+        long perRow = feed.sources().length == 1 ? product(req.feedDims()[f]) : feed.srcElems()[k];
         long elems = Math.multiplyExact((long) call.rows, perRow);
-        Object src = call.sources[feed.sources()[k]];
+        Object src = req.sources()[feed.sources()[k]];
         if (src instanceof String[] strings) {
           assertEquals(elems, strings.length);
         } else {

@@ -3,9 +3,12 @@ package dev.sidecar.spark.internal;
 import com.google.protobuf.ByteString;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.ModelInferResponse;
+import dev.sidecar.tensor.Float16;
 import dev.sidecar.tensor.RawCodec;
 import java.util.List;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.sql.catalyst.util.ArrayBasedMapData;
+import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.sql.catalyst.util.GenericArrayData;
 import org.apache.spark.unsafe.Platform;
 import org.apache.spark.unsafe.types.UTF8String;
@@ -56,8 +59,15 @@ final class ChunkDecoder {
     Object[] out = new Object[rows];
     switch (t) {
       case FLOAT32: case FLOAT16: {
-        float[] a = t == DType.FLOAT32 ? RawCodec.decodeFloats(raw) : RawCodec.decodeHalfs(raw);
+        float[] a = t == DType.FLOAT32 ? RawCodec.decodeFloats(raw) : Float16.decode(raw);
         check(o, a.length, n);
+        if (o.mapKeys() != null) {
+          ArrayData keys = mapKeys(o);
+          for (int r = 0; r < rows; r++) {
+            out[r] = new ArrayBasedMapData(keys, slice(a, Platform.FLOAT_ARRAY_OFFSET, r, k, 4));
+          }
+          break;
+        }
         for (int r = 0; r < rows; r++) {
           out[r] = o.array() ? slice(a, Platform.FLOAT_ARRAY_OFFSET, r, k, 4) : (Object) a[r];
         }
@@ -111,6 +121,23 @@ final class ChunkDecoder {
       }
     }
     return out;
+  }
+
+  /** The keys of a map column (shared by its rows: Spark copies them when it writes a row). */
+  private static ArrayData mapKeys(OutputColumn o) {
+    List<String> keys = o.mapKeys();
+    if (o.mapKeyType() == DType.INT64) {
+      long[] k = new long[keys.size()];
+      for (int j = 0; j < k.length; j++) {
+        k[j] = Long.parseLong(keys.get(j));
+      }
+      return UnsafeArrayData.fromPrimitiveArray(k);
+    }
+    Object[] k = new Object[keys.size()];
+    for (int j = 0; j < k.length; j++) {
+      k[j] = UTF8String.fromString(keys.get(j));
+    }
+    return new GenericArrayData(k);
   }
 
   /** Row {@code r}'s {@code k} elements of a primitive array, as Spark's unsafe array. */

@@ -4,6 +4,7 @@ import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.spark.SidecarSparkException;
+import dev.sidecar.tensor.Float16;
 import dev.sidecar.tensor.RawCodec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -216,7 +217,7 @@ final class ChunkEncoder {
     void writeTo(ByteBuffer b) {
       switch (dtype) {
         case FLOAT32: RawCodec.writeFloats(b, floats, 0, size); break;
-        case FLOAT16: RawCodec.writeHalfs(b, floats, 0, size); break;
+        case FLOAT16: Float16.write(b, floats, 0, size); break;
         case FLOAT64: RawCodec.writeDoubles(b, doubles, 0, size); break;
         case INT64: RawCodec.writeLongs(b, longs, 0, size); break;
         case BOOL: RawCodec.writeBooleans(b, bools, 0, size); break;

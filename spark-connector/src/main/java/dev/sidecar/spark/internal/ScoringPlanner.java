@@ -81,8 +81,10 @@ public final class ScoringPlanner {
         problems.add("output '" + o.name() + "': " + o.elementsPerRow() + " elements per row is too many");
         continue;
       }
+      boolean map = o.classMap() != null && o.classMap().asMap();
       outputs.add(new OutputColumn(o.name(), column, o.columnDType(), (int) o.elementsPerRow(),
-          o.shape().size() > 1));
+          o.shape().size() > 1, map ? o.classMap().keyType() : null,
+          map ? o.classMap().keys() : null));
       outFields.add(new StructField(column, SparkTypes.outputType(o), options.allowNulls(),
           org.apache.spark.sql.types.Metadata.empty()));
     }

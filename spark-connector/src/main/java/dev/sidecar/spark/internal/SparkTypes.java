@@ -55,6 +55,10 @@ public final class SparkTypes {
   /** The Spark type of an API output column: a scalar, or an array for {@code [-1, k]}. */
   public static DataType outputType(OutputSpec o) {
     DataType element = sparkType(o.columnDType());
+    if (o.classMap() != null && o.classMap().asMap()) {
+      // A ZipMap output asked for as a map: class key -> probability.
+      return DataTypes.createMapType(sparkType(o.classMap().keyType()), element, false);
+    }
     return o.shape().size() > 1 ? DataTypes.createArrayType(element, false) : element;
   }
 

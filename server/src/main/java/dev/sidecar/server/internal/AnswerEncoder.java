@@ -1,0 +1,190 @@
+package dev.sidecar.server.internal;
+
+import static dev.sidecar.bundle.internal.ApiBinding.rowShapeText;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtException;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.sidecar.bundle.DType;
+import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.internal.ApiBinding;
+import dev.sidecar.bundle.internal.ApiBinding.Output;
+import dev.sidecar.bundle.internal.ClassMaps;
+import dev.sidecar.bundle.internal.OrtTypes;
+import dev.sidecar.proto.inference.ModelInferResponse;
+import dev.sidecar.tensor.RawCodec;
+import io.grpc.Status;
+import java.lang.reflect.Array;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The answers of one API: model outputs read out of ONNX Runtime once per batch, each
+ * request's rows of them encoded as its response tensors (class indexes mapped to labels), and
+ * the response assembled from the slices a request was split into.
+ */
+final class AnswerEncoder {
+  /** A model output of one batch, read out of ONNX Runtime. */
+  record BatchOutput(long[] dims, ByteBuffer numbers, String[] strings) {
+    long elemsPerRow() {
+      long n = 1;
+      for (int i = 1; i < dims.length; i++) {
+        n *= dims[i];
+      }
+      return n;
+    }
+  }
+
+  private final String name;
+  private final String version;
+  /** The API's outputs that read a sequence of maps (ZipMap), by model output. */
+  private final Map<String, OutputSpec.ClassMap> classMaps = new HashMap<>();
+
+  AnswerEncoder(String name, String version, List<Output> outputs) {
+    this.name = name;
+    this.version = version;
+    for (Output o : outputs) {
+      if (o.classMap() != null) {
+        classMaps.put(o.modelOutput(), o.classMap());
+      }
+    }
+  }
+
+  BatchOutput read(String output, OnnxValue v, int total) throws OrtException {
+    OutputSpec.ClassMap classMap = classMaps.get(output);
+    if (classMap != null) {
+      // A sequence of maps (ZipMap): read by ClassMaps as FLOAT32 [N, k] in key order.
+      float[] p = ClassMaps.toFloats(output, v, classMap, total);
+      ByteBuffer b = ByteBuffer.allocate(p.length * 4).order(ByteOrder.nativeOrder());
+      b.asFloatBuffer().put(p);
+      return new BatchOutput(new long[] {total, classMap.keys().size()}, b, null);
+    }
+    if (!(v instanceof OnnxTensor)) {
+      throw new IllegalStateException("model output '" + output + "' is not a tensor");
+    }
+    OnnxTensor t = (OnnxTensor) v;
+    long[] dims = t.getInfo().getShape();
+    if (dims.length == 0 || dims[0] != total) {
+      throw new IllegalStateException("model output '" + output + "' has shape "
+          + Arrays.toString(dims) + ", expected " + total + " rows first");
+    }
+    if (OrtTypes.dtype(t.getInfo()) == DType.STRING) {
+      String[] flat = new String[Math.toIntExact(t.getInfo().getNumElements())];
+      flatten(t.getValue(), flat, 0);
+      return new BatchOutput(dims, null, flat);
+    }
+    ByteBuffer b = t.getByteBuffer();
+    b.order(ByteOrder.nativeOrder());
+    return new BatchOutput(dims, b, null);
+  }
+
+  private static int flatten(Object arr, String[] out, int pos) {
+    if (arr instanceof String[]) {
+      String[] s = (String[]) arr;
+      System.arraycopy(s, 0, out, pos, s.length);
+      return pos + s.length;
+    }
+    if (arr instanceof String) {
+      out[pos] = (String) arr;
+      return pos + 1;
+    }
+    int n = Array.getLength(arr);
+    for (int i = 0; i < n; i++) {
+      pos = flatten(Array.get(arr, i), out, pos);
+    }
+    return pos;
+  }
+
+  /**
+   * The raw bytes of rows {@code [from, from + n)} of one output, mapped as the column says; a
+   * class index without a label is FAILED_PRECONDITION (the bundle lists too few labels).
+   */
+  ByteString encode(Output o, BatchOutput r, int from, int n) {
+    long epr = r.elemsPerRow();
+    long declared = ApiBinding.product(o.rowDims());
+    if (declared >= 0 && declared != epr) {
+      throw new IllegalStateException("output '" + o.name() + "' declares shape "
+          + rowShapeText(o.rowDims()) + " but model output '" + o.modelOutput() + "' has shape "
+          + Arrays.toString(r.dims()));
+    }
+    if (!o.labels().isEmpty()) {
+      if (epr != 1) {
+        throw new IllegalStateException("output '" + o.name() + "' maps class labels but model "
+            + "output '" + o.modelOutput() + "' has " + epr + " values per row");
+      }
+      String[] labels = new String[n];
+      ByteBuffer b = r.numbers();
+      for (int i = 0; i < n; i++) {
+        long idx = ApiBinding.classIndex(b, o.modelType(), from + i);
+        if (idx < 0 || idx >= o.labels().size()) {
+          throw Status.FAILED_PRECONDITION.withDescription("API '" + name + "' output '"
+              + o.name() + "': model output '" + o.modelOutput() + "' gave class index " + idx
+              + ", but the bundle lists " + o.labels().size()
+              + " labels (indices 0.." + (o.labels().size() - 1) + "); give every class of the "
+              + "model a label in the output's labels: list of bundle.yaml").asRuntimeException();
+        }
+        labels[i] = o.labels().get((int) idx);
+      }
+      return RawCodec.encodeStrings(labels, 0, n);
+    }
+    if (r.strings() != null) {
+      return RawCodec.encodeStrings(r.strings(), (int) (from * epr), (int) (n * epr));
+    }
+    int bs = o.modelType().byteSize();
+    int start = (int) (from * epr * bs);
+    int len = (int) (n * epr * bs);
+    ByteBuffer slice = r.numbers().duplicate();
+    slice.limit(start + len).position(start);
+    byte[] bytes = new byte[len];
+    slice.get(bytes);
+    return UnsafeByteOperations.unsafeWrap(bytes);
+  }
+
+  /** Builds the response of a call from the outputs of its slices. */
+  ModelInferResponse assemble(DecodedRequest call, ByteString[][] parts) {
+    ModelInferResponse.Builder b = ModelInferResponse.newBuilder()
+        .setModelName(name)
+        .setModelVersion(version)
+        .setId(call.id());
+    for (int i = 0; i < call.outputs().size(); i++) {
+      Output o = call.outputs().get(i);
+      ByteString all = ByteString.EMPTY;
+      for (ByteString[] p : parts) {
+        all = all.concat(p[i]);
+      }
+      b.addOutputs(ModelInferResponse.InferOutputTensor.newBuilder()
+          .setName(o.name())
+          .setDatatype(o.wireType().oipName())
+          .addShape(call.rows())
+          .addAllShape(Arrays.stream(actualDims(o, all, call.rows())).boxed().toList()));
+      b.addRawOutputContents(all);
+    }
+    return b.build();
+  }
+
+  /** The declared dimensions after the batch, with one dynamic dimension resolved from the data. */
+  private static long[] actualDims(Output o, ByteString data, int rows) {
+    long[] dims = o.rowDims().clone();
+    int unknown = -1;
+    long known = 1;
+    for (int i = 0; i < dims.length; i++) {
+      if (dims[i] < 0) {
+        unknown = i;
+      } else {
+        known *= dims[i];
+      }
+    }
+    if (unknown >= 0) {
+      long elems = o.wireType().isFixedWidth() ? data.size() / o.wireType().byteSize()
+          : RawCodec.countStrings(data);
+      dims[unknown] = rows == 0 || known == 0 ? 0 : elems / rows / known;
+    }
+    return dims;
+  }
+}

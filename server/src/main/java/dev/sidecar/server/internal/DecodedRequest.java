@@ -1,0 +1,22 @@
+package dev.sidecar.server.internal;
+
+import dev.sidecar.bundle.internal.ApiBinding.Feed;
+import dev.sidecar.bundle.internal.ApiBinding.Output;
+import java.util.List;
+
+/**
+ * A request {@link RequestDecoder} checked and decoded: what the batcher and the model need of
+ * it, and nothing of the protocol message.
+ *
+ * @param id the request's id, echoed in the answer
+ * @param rows rows of every input
+ * @param feeds one per model input, of the plan the request used (API columns or model inputs)
+ * @param sources per plan input: a {@code ByteString} of raw fixed-width elements or a
+ *     {@code String[]}
+ * @param feedDims per feed: the model input's dimensions after the batch dimension
+ * @param mergeable whether its rows may share a model call with other requests' rows
+ * @param outputs the outputs to answer with, in order
+ */
+record DecodedRequest(String id, int rows, List<Feed> feeds, Object[] sources, long[][] feedDims,
+    boolean mergeable, List<Output> outputs) {
+}
