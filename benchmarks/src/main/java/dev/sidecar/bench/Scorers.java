@@ -7,18 +7,28 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
-/** Turns (model, way) into the scored DataFrame: the one place that calls the connector. */
+/**
+ * Turns (model, way) into the scored DataFrame: the one place that calls the connector (and,
+ * through {@link SynapseScorer}, SynapseML's ONNXModel).
+ */
 final class Scorers {
-  /** Knobs of the ways: connector chunking and the direct baseline's batch and threads. */
+  /**
+   * Knobs of the ways: connector chunking, the direct baseline's batch and threads, and
+   * SynapseML's mini-batch size ({@code synapseBatchRows}; 0: the same as the direct batch).
+   */
   record Settings(int chunkRows, int chunksInFlight, int directBatchRows, int directThreads,
-      int sidecarThreads, List<String> sidecarJvmOptions) {
+      int sidecarThreads, List<String> sidecarJvmOptions, int synapseBatchRows) {
     Settings {
       sidecarJvmOptions = sidecarJvmOptions == null ? null : List.copyOf(sidecarJvmOptions);
+      synapseBatchRows = synapseBatchRows > 0 ? synapseBatchRows : directBatchRows;
     }
 
-    /** Connector defaults (0 / null: not set), direct batches of 1024 rows on one intra-op thread. */
+    /**
+     * Connector defaults (0 / null: not set), direct batches of 1024 rows on one intra-op
+     * thread, SynapseML mini-batches of 1024 rows.
+     */
     static Settings defaults() {
-      return new Settings(0, 0, 1024, 1, 0, null);
+      return new Settings(0, 0, 1024, 1, 0, null, 0);
     }
   }
 
@@ -28,6 +38,7 @@ final class Scorers {
     return switch (way) {
       case DIRECT -> DirectScorer.score(spark, model, df, s.directBatchRows(), s.directThreads());
       case PROCESS, IN_PROCESS -> Sidecar.runSpark(model.archive(), model.api(), df, options(way, s));
+      case SYNAPSEML -> SynapseScorer.score(model, df, s.synapseBatchRows());
     };
   }
 

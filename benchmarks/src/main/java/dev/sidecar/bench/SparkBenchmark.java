@@ -21,7 +21,8 @@ import org.apache.spark.storage.StorageLevel;
 
 /**
  * Scores the same cached DataFrame three ways — {@code runSpark} with a sidecar process,
- * {@code runSpark} in-process, and ONNX Runtime called directly in {@code mapPartitions} — for a
+ * {@code runSpark} in-process, and ONNX Runtime called directly in {@code mapPartitions} — plus
+ * SynapseML's {@code ONNXModel} in the {@code -Pscala-2.12} build, for a
  * tiny classifier, a wide MLP and a large tree ensemble, and prints one table: rows/s (median
  * of the repetitions after warm-up), the ratio to the direct baseline, peak memory of the
  * executor JVM and of the sidecar process, and a checksum of all outputs the ways must agree on.
@@ -32,7 +33,8 @@ import org.apache.spark.storage.StorageLevel;
 public final class SparkBenchmark {
   static final Set<String> VALUED = Set.of("rows", "tiny-rows", "mlp-rows", "trees-rows", "reps",
       "warmups", "partitions", "master", "models", "ways", "chunk-rows", "chunks-in-flight",
-      "direct-batch", "direct-threads", "sidecar-threads", "sidecar-jvm-opts", "work-dir");
+      "direct-batch", "direct-threads", "sidecar-threads", "sidecar-jvm-opts", "synapse-batch",
+      "work-dir");
   static final Set<String> FLAGS = Set.of("quick", "help");
 
   /** Relative tolerance on checksums: float sums over differently composed batches. */
@@ -56,19 +58,21 @@ public final class SparkBenchmark {
 
   public static void main(String[] argv) {
     Args a;
+    Config config;
     try {
       a = Args.parse(argv, VALUED, FLAGS);
+      if (a.flag("help")) {
+        System.out.println(usage());
+        return;
+      }
+      config = config(a);
     } catch (IllegalArgumentException e) {
       System.err.println("SparkBenchmark: " + e.getMessage());
       System.exit(2);
       return;
     }
-    if (a.flag("help")) {
-      System.out.println(usage());
-      return;
-    }
-    Config config = config(a);
     SparkSession spark = BenchSpark.session(config.master());
+    String versions = versions(spark);
     List<Result> results;
     try {
       results = run(spark, config, System.err);
@@ -76,7 +80,7 @@ public final class SparkBenchmark {
       spark.stop();
     }
     System.out.println();
-    System.out.println(header(config));
+    System.out.println(header(config) + "; " + versions);
     System.out.println(table(results));
     List<String> bad = disagreements(results);
     if (!bad.isEmpty()) {
@@ -90,7 +94,10 @@ public final class SparkBenchmark {
         "SparkBenchmark [--quick] [--reps 3] [--warmups 1] [--rows N | --tiny-rows N --mlp-rows N --trees-rows N]",
         "               [--models tiny,mlp,trees] [--ways process,inproc,direct] [--partitions 4] [--master local[2]]",
         "               [--chunk-rows N] [--chunks-in-flight N] [--sidecar-threads N] [--sidecar-jvm-opts '-Xmx1g ...']",
-        "               [--direct-batch 1024] [--direct-threads 1] [--work-dir DIR]");
+        "               [--direct-batch 1024] [--direct-threads 1] [--synapse-batch N (default: --direct-batch)]",
+        "               [--work-dir DIR]",
+        "Ways: direct, process, inproc, and synapseml (SynapseML's ONNXModel) in the -Pscala-2.12 build,",
+        "where it is among the defaults: PROFILE=scala-2.12 benchmarks/run.sh SparkBenchmark ...");
   }
 
   /** The configuration from the command line; {@code --quick} shrinks sizes and repetitions for a smoke run. */
@@ -108,13 +115,18 @@ public final class SparkBenchmark {
         throw new IllegalArgumentException("--models: unknown model '" + m + "', expected tiny, mlp or trees");
       }
     }
-    List<Way> ways = Arrays.stream(a.string("ways", "direct,process,inproc").split(","))
+    String defaultWays = "direct,process,inproc" + (SynapseScorer.available() ? ",synapseml" : "");
+    List<Way> ways = Arrays.stream(a.string("ways", defaultWays).split(","))
         .map(String::trim).filter(s -> !s.isEmpty()).map(Way::parse).toList();
+    if (ways.contains(Way.SYNAPSEML) && !SynapseScorer.available()) {
+      throw new IllegalArgumentException("--ways synapseml: " + SynapseScorer.HOW);
+    }
     String jvmOpts = a.string("sidecar-jvm-opts", null);
     Scorers.Settings settings = new Scorers.Settings(a.intValue("chunk-rows", 0),
         a.intValue("chunks-in-flight", 0), a.intValue("direct-batch", 1024),
         a.intValue("direct-threads", 1), a.intValue("sidecar-threads", 0),
-        jvmOpts == null ? null : Arrays.stream(jvmOpts.trim().split("\\s+")).toList());
+        jvmOpts == null ? null : Arrays.stream(jvmOpts.trim().split("\\s+")).toList(),
+        a.intValue("synapse-batch", 0));
     Path work = Path.of(a.string("work-dir", "benchmarks/target/bench-work")).toAbsolutePath();
     return new Config(models, ways, rows, a.intValue("reps", quick ? 1 : 3),
         a.intValue("warmups", 1), a.intValue("partitions", 4), a.string("master", "local[2]"),
@@ -235,14 +247,25 @@ public final class SparkBenchmark {
   }
 
   static String header(Config c) {
+    String synapse = c.ways().contains(Way.SYNAPSEML)
+        ? String.format(Locale.ROOT, " SynapseML ONNXModel: mini-batch %d, ORT default session options;",
+            c.settings().synapseBatchRows())
+        : SynapseScorer.available() ? "" : " (no synapseml way: not the -Pscala-2.12 build);";
     return String.format(Locale.ROOT,
         "SparkBenchmark %s, master %s, %d partitions, median of %d reps after %d warm-up(s);"
             + " direct: batch %d, %d intra-op thread(s); runSpark: chunk rows %s, chunks in flight %s,"
-            + " sidecar threads %s; %s",
+            + " sidecar threads %s;%s %s",
         Instant.now(), c.master(), c.partitions(), c.reps(), c.warmups(),
         c.settings().directBatchRows(), c.settings().directThreads(),
         orDefault(c.settings().chunkRows()), orDefault(c.settings().chunksInFlight()),
-        orDefault(c.settings().sidecarThreads()), BenchSpark.machine());
+        orDefault(c.settings().sidecarThreads()), synapse, BenchSpark.machine());
+  }
+
+  /** Spark, Scala and ONNX Runtime versions of this run (one ONNX Runtime serves every way). */
+  static String versions(SparkSession spark) {
+    String ort = ai.onnxruntime.OrtEnvironment.class.getPackage().getImplementationVersion();
+    return String.format(Locale.ROOT, "Spark %s, Scala %s, ONNX Runtime %s", spark.version(),
+        scala.util.Properties.versionNumberString(), ort == null ? "?" : ort);
   }
 
   private static String orDefault(int v) {

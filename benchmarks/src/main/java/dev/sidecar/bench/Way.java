@@ -1,6 +1,7 @@
 package dev.sidecar.bench;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Collectors;
 
 /** A way to score the benchmark DataFrame. */
@@ -10,7 +11,9 @@ enum Way {
   /** {@code runSpark} with the server inside the executor JVM. */
   IN_PROCESS("inproc", "runSpark, in-process"),
   /** ONNX Runtime called directly inside {@code mapPartitions}: the in-JVM limit. */
-  DIRECT("direct", "direct ORT in mapPartitions");
+  DIRECT("direct", "direct ORT in mapPartitions"),
+  /** SynapseML's {@code ONNXModel}, the peer (only in the {@code -Pscala-2.12} build). */
+  SYNAPSEML("synapseml", "SynapseML ONNXModel");
 
   final String id;
   final String label;
@@ -18,6 +21,11 @@ enum Way {
   Way(String id, String label) {
     this.id = id;
     this.label = label;
+  }
+
+  /** The ways this build can run: all but {@code synapseml} unless SynapseML is on the classpath. */
+  static List<Way> available() {
+    return Arrays.stream(values()).filter(w -> w != SYNAPSEML || SynapseScorer.available()).toList();
   }
 
   static Way parse(String id) {

@@ -34,6 +34,31 @@ class HarnessTest {
   }
 
   @Test
+  void theSynapsemlWayIsADefaultWhereSynapseMlIsOnTheClasspathAndNamesItsBuildWhereNot() {
+    assertEquals(Way.SYNAPSEML, Way.parse("SynapseML"));
+    Args none = Args.parse(new String[0], SparkBenchmark.VALUED, SparkBenchmark.FLAGS);
+    Args asked = Args.parse(new String[] {"--ways", "direct,synapseml"}, SparkBenchmark.VALUED,
+        SparkBenchmark.FLAGS);
+    if (SynapseScorer.available()) {   // the -Pscala-2.12 build
+      assertEquals(List.of(Way.DIRECT, Way.PROCESS, Way.IN_PROCESS, Way.SYNAPSEML),
+          SparkBenchmark.config(none).ways());
+      assertEquals(List.of(Way.DIRECT, Way.SYNAPSEML), SparkBenchmark.config(asked).ways());
+    } else {
+      assertEquals(List.of(Way.DIRECT, Way.PROCESS, Way.IN_PROCESS), SparkBenchmark.config(none).ways());
+      assertFalse(Way.available().contains(Way.SYNAPSEML));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> SparkBenchmark.config(asked));
+      assertTrue(e.getMessage().contains("PROFILE=scala-2.12"), e.getMessage());
+    }
+    // SynapseML's mini-batch follows the direct batch unless set.
+    Args batch = Args.parse(new String[] {"--direct-batch", "512"}, SparkBenchmark.VALUED, SparkBenchmark.FLAGS);
+    assertEquals(512, SparkBenchmark.config(batch).settings().synapseBatchRows());
+    Args own = Args.parse(new String[] {"--synapse-batch", "10"}, SparkBenchmark.VALUED, SparkBenchmark.FLAGS);
+    assertEquals(10, SparkBenchmark.config(own).settings().synapseBatchRows());
+    assertEquals(1024, SparkBenchmark.config(own).settings().directBatchRows());
+  }
+
+  @Test
   void medianOfOddAndEvenCounts() {
     assertEquals(2.0, Table.median(List.of(3.0, 1.0, 2.0)));
     assertEquals(2.5, Table.median(List.of(4.0, 1.0, 2.0, 3.0)));
