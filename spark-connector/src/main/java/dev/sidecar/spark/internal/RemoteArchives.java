@@ -122,7 +122,11 @@ public final class RemoteArchives {
               Path tmp = PrivateFiles.tempFile(dir, plan.shippedFileName(), ".part");
               try {
                 download(uri, deserialize(src.hadoopConf().value()), tmp);
-                String got = ArchiveReader.peek(tmp, uri).digest();
+                // The whole archive, every file against the manifest: the manifest alone (what
+                // the driver read) is intact in a truncated object, and an archive in the cache
+                // is taken as the one of its digest from then on.
+                String got = ArchiveReader.read(tmp, uri, BundleArchive.Limits.defaults(), null)
+                    .digest();
                 if (!got.equals(plan.bundleDigest())) {
                   throw new BundleException(uri + ": the object changed after the driver read"
                       + " it: the driver planned with bundle digest " + plan.bundleDigest()
