@@ -325,14 +325,18 @@ public final class RemoteArchives {
     if (e instanceof FileNotFoundException) {
       return new BundleException(uri + ": no such object", e);
     }
+    // Missing credentials first: s3a reports them as an AccessDeniedException whose cause is a
+    // NoAuthWithAWSException (NoAwsCredentialsException: "No AWS credentials in the Hadoop
+    // configuration"; the provider chain: "No AWS Credentials provided by ...").
     for (Throwable t = e; t != null; t = t.getCause()) {
-      String name = t.getClass().getName();
-      if (name.contains("NoAuth") || name.contains("CredentialInitialization")
-          || (t.getMessage() != null && t.getMessage().contains("No AWS Credentials"))) {
+      if (isNoCredentials(t)) {
         return new BundleException(uri + ": no credentials for " + scheme(uri(uri)) + "://"
             + " (they come from the cluster's Hadoop configuration and credential providers): "
             + t.getMessage(), e);
       }
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String name = t.getClass().getName();
       if (t instanceof java.nio.file.AccessDeniedException
           || name.equals("org.apache.hadoop.security.AccessControlException")) {
         return new BundleException(uri + ": access denied (check the credentials in the"
@@ -340,6 +344,17 @@ public final class RemoteArchives {
       }
     }
     return new BundleException(uri + ": " + e, e);
+  }
+
+  private static boolean isNoCredentials(Throwable t) {
+    for (Class<?> c = t.getClass(); c != null; c = c.getSuperclass()) {
+      String name = c.getName();
+      if (name.endsWith(".NoAuthWithAWSException") || name.contains("CredentialInitialization")) {
+        return true;
+      }
+    }
+    String m = t.getMessage();
+    return m != null && m.toLowerCase(Locale.ROOT).contains("no aws credentials");
   }
 
   static byte[] serialize(Configuration conf) {
