@@ -17,12 +17,14 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The S3 test fixture with plain Spark, nothing of sidecar: a real S3 API server on loopback,
  * reached through the s3a connector configured the way a cluster is ({@code spark.hadoop.fs.s3a.*}).
  */
+@Tag("s3")
 class S3aFixtureTest {
   private static S3Server s3;
   private static SparkSession spark;
