@@ -20,6 +20,8 @@ public final class MiniHdfs implements AutoCloseable {
 
   /** Starts a cluster keeping its blocks under {@code baseDir} (created, emptied first). */
   public static MiniHdfs start(Path baseDir) throws IOException {
+    // The name node's web server (Jetty) needs java.io.tmpdir to exist.
+    java.nio.file.Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir")));
     Configuration conf = new Configuration();
     conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, baseDir.toAbsolutePath().toString());
     conf.set("dfs.namenode.http-address", "127.0.0.1:0");
