@@ -20,6 +20,8 @@ public final class MiniHdfs implements AutoCloseable {
 
   /** Starts a cluster keeping its blocks under {@code baseDir} (created, emptied first). */
   public static MiniHdfs start(Path baseDir) throws IOException {
+    // The name node's web server (Jetty) needs java.io.tmpdir to exist.
+    java.nio.file.Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir")));
     Configuration conf = new Configuration();
     conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, baseDir.toAbsolutePath().toString());
     conf.set("dfs.namenode.http-address", "127.0.0.1:0");
@@ -49,5 +51,25 @@ public final class MiniHdfs implements AutoCloseable {
   @Override
   public void close() {
     cluster.shutdown(true);
+  }
+
+  /**
+   * Runs a cluster in its own JVM (so a measured JVM does not host it): {@code BASE_DIR
+   * [LOCAL_FILE HDFS_PATH]...} uploads each file, prints {@code hdfs-uri <uri>} on stdout and
+   * stops when stdin closes.
+   */
+  public static void main(String[] args) throws Exception {
+    try (MiniHdfs hdfs = start(Path.of(args[0]))) {
+      FileSystem fs = hdfs.fileSystem();
+      for (int i = 1; i + 1 < args.length; i += 2) {
+        fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(Path.of(args[i]).toUri()),
+            new org.apache.hadoop.fs.Path(args[i + 1]));
+      }
+      System.out.println("hdfs-uri " + hdfs.uri(""));
+      System.out.flush();
+      while (System.in.read() >= 0) {
+        // until the parent closes our stdin (or dies)
+      }
+    }
   }
 }
