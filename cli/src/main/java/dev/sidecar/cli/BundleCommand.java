@@ -16,6 +16,8 @@ import dev.sidecar.bundle.FileEntry;
 import dev.sidecar.bundle.Manifest;
 import dev.sidecar.bundle.ModelEntry;
 import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.internal.BundleRef;
+import dev.sidecar.spark.internal.RemoteArchives;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -41,6 +43,7 @@ import picocli.CommandLine.Spec;
         BundleCommand.Inspect.class,
         BundleCommand.Export.class,
         BundleCommand.Import.class,
+        BundleCommand.Push.class,
         BundleCommand.Delete.class,
         BundleCommand.Verify.class,
         BundleCommand.Tag.class,
@@ -284,13 +287,63 @@ final class BundleCommand implements Callable<Integer> {
       description = "Verify a .bundle file and add it to the store (a no-op when the same"
           + " bundle is already there).")
   static final class Import extends StoreCommand {
-    @Parameters(index = "0", paramLabel = "FILE", description = "The .bundle file to import.")
-    Path file;
+    @Parameters(index = "0", paramLabel = "FILE|URI", description = "The .bundle file to"
+        + " import." + BundleSources.REF_HELP)
+    String file;
+
+    @Option(names = BundleSources.EXPECTED_DIGEST_OPTION, paramLabel = "DIGEST",
+        description = BundleSources.EXPECTED_DIGEST_HELP)
+    String expectedDigest;
 
     @Override
     public Integer call() {
-      BundleInfo info = store().add(file);
+      BundleRef ref = BundleSources.ref(file, expectedDigest);
+      BundleStore store = store();
+      BundleInfo info;
+      if (ref.isUri()) {
+        info = BundleSources.withArchive(ref, store, store::add);
+      } else {
+        Path p = Path.of(ref.location());
+        if (ref.expectedDigest() != null && java.nio.file.Files.isRegularFile(p)) {
+          ref.checkDigest(BundleArchive.peek(p).digest());
+        }
+        info = store.add(p);
+      }
       say("imported " + info.tag() + " " + info.digest());
+      return 0;
+    }
+  }
+
+  /** {@code bundle push}. */
+  @Command(name = "push", mixinStandardHelpOptions = true,
+      description = "Verify a stored bundle and write its archive to a URI: a Hadoop file system"
+          + " (hdfs://, s3a://, abfs://, gs://, with the Hadoop configuration of"
+          + " $HADOOP_CONF_DIR) or file://. It is written under a temporary name and renamed"
+          + " over the target (on object stores the upload appears only when complete), so a"
+          + " reader never sees half a bundle. Prints the URI pinned to the bundle's digest.")
+  static final class Push extends StoreCommand {
+    @Parameters(index = "0", paramLabel = "TAG", description = "The stored bundle to push.")
+    String tag;
+
+    @Parameters(index = "1", paramLabel = "URI", description = "Where to write the archive.")
+    String uri;
+
+    @Override
+    public Integer call() {
+      BundleStore store = store();
+      BundleInfo stored = store.resolve(tag);
+      BundleRef target = BundleRef.parse(uri);
+      if (!target.isUri() || target.expectedDigest() != null) {
+        throw new BundleException(uri + ": expected a URI (hdfs://..., s3a://..., file:///...)"
+            + " without a #sha256 suffix");
+      }
+      BundleInfo info = BundleArchive.inspect(store.archivePath(stored.tag()));
+      if ("file".equals(target.scheme())) {
+        store.export(info.tag(), BundleSources.local(target, store));
+      } else {
+        RemoteArchives.push(store.archivePath(info.tag()), uri, BundleSources.hadoopConf());
+      }
+      say("pushed " + info.tag() + " " + info.digest() + " -> " + uri + "#" + info.digest());
       return 0;
     }
   }

@@ -3,6 +3,7 @@ package dev.sidecar.cli;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.to_json;
 
+import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.Sidecar;
 import dev.sidecar.spark.SidecarSparkException;
@@ -62,8 +63,14 @@ final class RunCommand extends StoreCommand {
   }
 
   @Parameters(index = "0", paramLabel = "BUNDLE",
-      description = "A store tag (name, name:version, name:ALIAS) or a .bundle file.")
+      description = "A store tag (name, name:version, name:ALIAS) or a .bundle file."
+          + BundleSources.REF_HELP + " From a URI, Spark's executors read the archive"
+          + " themselves.")
   String bundle;
+
+  @Option(names = BundleSources.EXPECTED_DIGEST_OPTION, paramLabel = "DIGEST",
+      description = BundleSources.EXPECTED_DIGEST_HELP)
+  String expectedDigest;
 
   @Option(names = "--api", required = true, paramLabel = "API",
       description = "The API of the bundle to run.")
@@ -128,7 +135,11 @@ final class RunCommand extends StoreCommand {
   @Override
   public Integer call() throws Exception {
     PrintWriter err = spec.commandLine().getErr();
-    Path archive = store().locateArchive(bundle);
+    BundleRef ref = BundleSources.ref(bundle, expectedDigest);
+    // A local bundle is found (and its pin checked) before Spark starts; a remote one by Spark.
+    String archive = BundleSources.isRemote(ref) ? ref.toString()
+        : BundleSources.local(ref, store()).toAbsolutePath() + (ref.expectedDigest() == null ? ""
+            : "#" + ref.expectedDigest());
     if (!Files.exists(input)) {
       throw new IllegalArgumentException("no input at " + input);
     }
@@ -159,7 +170,7 @@ final class RunCommand extends StoreCommand {
   }
 
   /** Runs the job on an embedded Spark and writes its result into {@code dir}. */
-  private void score(Path archive, Format in, RunOptions options, Path dir, PrintWriter err,
+  private void score(String archive, Format in, RunOptions options, Path dir, PrintWriter err,
       long start) {
     SparkSession spark = SparkSession.builder()
         .master(master)

@@ -3,6 +3,8 @@ package dev.sidecar.cli;
 import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.server.ModelServer;
+import dev.sidecar.bundle.BundleStore;
+import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.server.ServerOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -32,8 +34,12 @@ final class ServeCommand extends StoreCommand {
 
   @Parameters(index = "0", paramLabel = "TAG|FILE|DIR",
       description = "A store tag (name:version, name:latest, name), a .bundle file, or an"
-          + " unpacked bundle directory.")
+          + " unpacked bundle directory." + BundleSources.REF_HELP)
   String bundleRef;
+
+  @Option(names = BundleSources.EXPECTED_DIGEST_OPTION, paramLabel = "DIGEST",
+      description = BundleSources.EXPECTED_DIGEST_HELP)
+  String expectedDigest;
 
   static final class Where {
     @Option(names = "--port", paramLabel = "N",
@@ -158,10 +164,17 @@ final class ServeCommand extends StoreCommand {
   }
 
   private Bundle load() {
-    Path asPath = Path.of(bundleRef);
-    if (Files.isDirectory(asPath)) {
-      return Bundle.open(asPath);
+    BundleRef ref = BundleSources.ref(bundleRef, expectedDigest);
+    if (!ref.isUri()) {
+      Path asPath = Path.of(ref.location());
+      if (Files.isDirectory(asPath)) {
+        Bundle b = Bundle.open(asPath);
+        ref.checkDigest(b.digest());
+        return b;
+      }
     }
-    return store().load(bundleRef);
+    // Unpacked (verified) into the store's cache, keyed by digest; a remote copy is then dropped.
+    BundleStore store = store();
+    return BundleSources.withArchive(ref, store, a -> store.load(a.toString()));
   }
 }
