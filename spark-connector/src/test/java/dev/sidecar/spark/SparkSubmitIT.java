@@ -25,9 +25,13 @@ import java.util.jar.Attributes;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -51,32 +55,79 @@ class SparkSubmitIT {
    */
   private static final String LEAN = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
 
+  private static final Pattern FINAL_STATE =
+      Pattern.compile("State of driver \\S+ is (\\w+), exiting spark-submit JVM");
+  private static TestBundles.Built iris;
+  private static Path work;
+  private static StandaloneCluster cluster;
+
+  @BeforeAll
+  static void startCluster() throws Exception {
+    iris = TestBundles.iris();
+    Path tmp = Files.createDirectories(Path.of("target", "tmp").toAbsolutePath());
+    work = Files.createTempDirectory(tmp, "spark-submit-");
+    cluster = StandaloneCluster.start(work, EXECUTORS);
+  }
+
+  @AfterAll
+  static void stopCluster() {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  /** Where the driver reads the bundle from: the one argument that names it. */
+  private static String bundleLocation() {
+    return iris.archive().toString();
+  }
+
+  /**
+   * spark-submit of {@link SubmitIrisApp}; the driver's final state, once it is done. (In cluster
+   * mode on standalone, spark-submit exits with 0 whatever the driver's state: the state is in
+   * its log.)
+   */
+  private static String submit(String name, String bundle, Path out) throws Exception {
+    Process submit = cluster.submit(name, appJar(work), SubmitIrisApp.class.getName(),
+        ShadedJarIT.shadedJar().toAbsolutePath(), List.of(bundle,
+            TestBundles.irisDir().resolve("iris.csv").toString(), out.toString(),
+            iris.digest(), Integer.toString(EXECUTORS)));
+    assertTrue(submit.waitFor(4, TimeUnit.MINUTES), "spark-submit finished\n"
+        + cluster.diagnostics());
+    assertEquals(0, submit.exitValue(), "spark-submit's exit code\n" + cluster.diagnostics());
+    Matcher m = FINAL_STATE.matcher(Files.readString(work.resolve(name + ".log")));
+    assertTrue(m.find(), "spark-submit logged the driver's final state\n" + cluster.diagnostics());
+    return m.group(1);
+  }
+
   @Test
   void sparkSubmitInClusterModeScoresIrisWithOneSidecarPerExecutor() throws Exception {
-    TestBundles.Built iris = TestBundles.iris();
-    Path tmp = Files.createDirectories(Path.of("target", "tmp").toAbsolutePath());
-    Path work = Files.createTempDirectory(tmp, "spark-submit-");
     Path out = Files.createDirectories(work.resolve("out"));
-    String bundle = iris.archive().toString();
-    try (StandaloneCluster cluster = StandaloneCluster.start(work, EXECUTORS)) {
-      Process submit = cluster.submit(appJar(work), SubmitIrisApp.class.getName(),
-          ShadedJarIT.shadedJar().toAbsolutePath(), List.of(bundle,
-              TestBundles.irisDir().resolve("iris.csv").toString(), out.toString(),
-              iris.digest(), Integer.toString(EXECUTORS)));
-      boolean done = submit.waitFor(4, TimeUnit.MINUTES);
-      assertTrue(done, "spark-submit finished\n" + cluster.diagnostics());
-      assertEquals(0, submit.exitValue(), "spark-submit's exit code (the driver's final state)\n"
-          + cluster.diagnostics());
-      assertTrue(cluster.driverRanInAWorker(), "the driver ran inside a Worker (cluster mode)\n"
-          + cluster.diagnostics());
-      checkSidecars(out.resolve("sidecars.csv"), cluster);
-    }
+    assertEquals("FINISHED", submit("submit", bundleLocation(), out),
+        "the driver's final state\n" + cluster.diagnostics());
+    assertTrue(cluster.driverRanInAWorker(), "the driver ran inside a Worker (cluster mode)\n"
+        + cluster.diagnostics());
+    checkSidecars(out.resolve("sidecars.csv"), cluster);
     SparkSession spark = TestSpark.local("local[1]", "SparkSubmitIT-check");
     try {
       Iris.assertMatchesExpected(spark.read().parquet(out.resolve("predictions").toString()), "");
     } finally {
       spark.stop();
     }
+  }
+
+  /** A bundle that is not there: the job fails, and the driver's log names what is missing. */
+  @Test
+  void aMissingBundleFailsTheJobWithTheLocationInTheDriversLog() throws Exception {
+    Path out = Files.createDirectories(work.resolve("out-missing"));
+    String missing = work.resolve("no-such.bundle").toString();
+    assertEquals("FAILED", submit("submit-missing", missing, out), "the driver's final state\n"
+        + cluster.diagnostics());
+    // The driver's log also holds its launch command, which names every argument: look for
+    // the exception's own line.
+    assertTrue(cluster.driverLogs().lines().anyMatch(l -> l.contains("Exception")
+        && l.contains(missing)), "the driver's log has an exception naming the missing bundle\n"
+        + cluster.diagnostics());
+    assertTrue(!Files.exists(out.resolve("predictions")), "no output");
   }
 
   /** What each executor's sidecar said of itself through Stats, as the application wrote it. */
@@ -113,6 +164,9 @@ class SparkSubmitIT {
     Manifest manifest = new Manifest();
     manifest.getMainAttributes().put(Attributes.Name.MANIFEST_VERSION, "1.0");
     Path jar = work.resolve("submit-iris-app.jar");
+    if (Files.isRegularFile(jar)) {
+      return jar;
+    }
     try (OutputStream file = Files.newOutputStream(jar);
         JarOutputStream out = new JarOutputStream(file, manifest);
         Stream<Path> files = Files.list(classes.resolve(pkg))) {
@@ -187,7 +241,8 @@ class SparkSubmitIT {
      * spark-submit in cluster deploy mode through the Master (Spark's legacy client; the REST
      * server is off by default), waiting for the application to finish.
      */
-    Process submit(Path appJar, String mainClass, Path shadedJar, List<String> appArgs)
+    Process submit(String name, Path appJar, String mainClass, Path shadedJar,
+        List<String> appArgs)
         throws IOException {
       Path tmp = Files.createDirectories(work.resolve("tmp"));
       String jvm = LEAN + " " + OPENS + " -Djava.io.tmpdir=" + tmp;
@@ -214,7 +269,7 @@ class SparkSubmitIT {
           "--conf", "spark.executorEnv.SIDECAR_HOME=",
           appJar.toString()));
       args.addAll(appArgs);
-      return launch("submit", "org.apache.spark.deploy.SparkSubmit", List.of(), args);
+      return launch(name, "org.apache.spark.deploy.SparkSubmit", List.of(), args);
     }
 
     private Process launch(String name, String mainClass, List<String> jvmArgs, List<String> args)
@@ -271,6 +326,19 @@ class SparkSubmitIT {
             && p.getParent().getFileName().toString().startsWith("worker-")
             && p.getFileName().toString().startsWith("driver-") && Files.isDirectory(p));
       }
+    }
+
+    /** Every driver's stderr, whole. */
+    String driverLogs() throws IOException {
+      StringBuilder sb = new StringBuilder();
+      try (Stream<Path> s = Files.walk(work, 3)) {
+        for (Path p : s.filter(p -> p.getFileName().toString().equals("stderr")
+            && p.getParent().getFileName().toString().startsWith("driver-"))
+            .collect(Collectors.toList())) {
+          sb.append(Files.readString(p, StandardCharsets.UTF_8));
+        }
+      }
+      return sb.toString();
     }
 
     /** The tail of every log: the processes', and each driver's and executor's stderr. */
