@@ -1,5 +1,6 @@
 package dev.sidecar.spark;
 
+import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.server.ServerOptions;
 import java.io.Serializable;
 import java.time.Duration;
@@ -62,6 +63,7 @@ public final class RunOptions implements Serializable {
   private final Duration requestTimeout;
   private final boolean allowNulls;
   private final boolean lineageColumns;
+  private final String expectedDigest;
 
   private RunOptions(Builder b) {
     this.chunkRows = b.chunkRows;
@@ -75,6 +77,7 @@ public final class RunOptions implements Serializable {
     this.requestTimeout = b.requestTimeout;
     this.allowNulls = b.allowNulls;
     this.lineageColumns = b.lineageColumns;
+    this.expectedDigest = b.expectedDigest;
   }
 
   public static RunOptions defaults() {
@@ -99,7 +102,8 @@ public final class RunOptions implements Serializable {
         .startTimeout(startTimeout)
         .requestTimeout(requestTimeout)
         .allowNulls(allowNulls)
-        .lineageColumns(lineageColumns);
+        .lineageColumns(lineageColumns)
+        .expectedDigest(expectedDigest);
   }
 
   /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
@@ -168,6 +172,14 @@ public final class RunOptions implements Serializable {
     return lineageColumns;
   }
 
+  /**
+   * The bundle digest ({@code sha256:<hex>}) the scored bundle must have, or null (default: any);
+   * see {@link Builder#expectedDigest(String)}.
+   */
+  public String expectedDigest() {
+    return expectedDigest;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof RunOptions)) {
@@ -179,13 +191,15 @@ public final class RunOptions implements Serializable {
         && outputPrefix.equals(r.outputPrefix) && sidecarJvmOptions.equals(r.sidecarJvmOptions)
         && sidecarIntraOpThreads == r.sidecarIntraOpThreads
         && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
-        && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns;
+        && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns
+        && Objects.equals(expectedDigest, r.expectedDigest);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
-        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns);
+        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns,
+        expectedDigest);
   }
 
   @Override
@@ -195,7 +209,8 @@ public final class RunOptions implements Serializable {
         + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
         + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls
-        + ", lineageColumns=" + lineageColumns + "]";
+        + ", lineageColumns=" + lineageColumns
+        + (expectedDigest == null ? "" : ", expectedDigest=" + expectedDigest) + "]";
   }
 
   /** Builds {@link RunOptions}; each setter checks its argument and names it when it is bad. */
@@ -211,6 +226,7 @@ public final class RunOptions implements Serializable {
     private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
     private boolean allowNulls = false;
     private boolean lineageColumns = false;
+    private String expectedDigest;
 
     private Builder() {
     }
@@ -300,6 +316,22 @@ public final class RunOptions implements Serializable {
      */
     public Builder lineageColumns(boolean lineage) {
       this.lineageColumns = lineage;
+      return this;
+    }
+
+    /**
+     * Pins the bundle: {@code runSpark} fails on the driver, before any task runs and naming
+     * both digests, unless the bundle's digest ({@code sha256:<64 hex>}, as {@code sidecar
+     * bundle inspect} prints it; bare hex is accepted) is this one. The same as a
+     * {@code #sha256:<hex>} suffix on the tag, path or URI; null (the default) pins nothing.
+     */
+    public Builder expectedDigest(String digest) {
+      try {
+        this.expectedDigest = digest == null ? null
+            : BundleRef.normalizeDigest(digest, "expectedDigest");
+      } catch (dev.sidecar.bundle.BundleException e) {
+        throw new IllegalArgumentException(e.getMessage(), e);
+      }
       return this;
     }
 

@@ -3,14 +3,18 @@ package dev.sidecar.spark;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleStore;
+import dev.sidecar.bundle.BundleInfo;
+import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.spark.internal.BundleShipper;
 import dev.sidecar.spark.internal.InternalFrames;
+import dev.sidecar.spark.internal.RemoteArchives;
 import dev.sidecar.spark.internal.ScoringFunction;
 import dev.sidecar.spark.internal.ScoringPlan;
 import dev.sidecar.spark.internal.ScoringPlanner;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import org.apache.spark.SparkContext;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -40,12 +44,28 @@ public final class Sidecar {
 
   /**
    * Scores {@code df} with the bundle named by a store tag ({@code name:version}, or {@code name}
-   * for its latest version) or by the path of a {@code .bundle} archive.
+   * for its latest version), by the path of a {@code .bundle} archive, or by a URI:
+   * {@code file://} (a path on the driver), {@code https://} ({@code http://} for loopback hosts
+   * only), or any Hadoop file system the session's Hadoop configuration knows ({@code hdfs://},
+   * {@code s3a://}, {@code abfs://}, {@code gs://}, ...) with the cluster's own credentials.
+   *
+   * <p>From a URI, the driver reads only the archive's manifest; each executor copies the archive
+   * from the URI once into its private cache (with the session's Hadoop configuration), checks
+   * its digest is the one the driver planned with, and verifies every file as it unpacks.
+   *
+   * <p>A {@code #sha256:<64 hex>} suffix (or {@link RunOptions.Builder#expectedDigest}) pins the
+   * bundle digest: a bundle with another digest fails here, before any task runs.
    */
-  public static Dataset<Row> runSpark(String tagOrPath, String api, Dataset<Row> df,
+  public static Dataset<Row> runSpark(String tagOrPathOrUri, String api, Dataset<Row> df,
       RunOptions options) {
-    Objects.requireNonNull(tagOrPath, "tagOrPath");
-    return runSpark(locate(tagOrPath), api, df, options);
+    Objects.requireNonNull(tagOrPathOrUri, "tagOrPathOrUri");
+    Objects.requireNonNull(options, "options");
+    BundleRef ref = ref(tagOrPathOrUri, options);
+    if (ref.isUri() && !"file".equals(ref.scheme())) {
+      return runRemote(ref, api, df, options);
+    }
+    Path archive = ref.isUri() ? fileUri(ref.location()) : locate(ref.location());
+    return run(archive, ref, api, df, options);
   }
 
   /** {@link #runSpark(Path, String, Dataset, RunOptions)} with default options. */
@@ -57,13 +77,26 @@ public final class Sidecar {
   public static Dataset<Row> runSpark(Path archive, String api, Dataset<Row> df,
       RunOptions options) {
     Objects.requireNonNull(archive, "archive");
+    Objects.requireNonNull(options, "options");
+    BundleRef ref;
+    try {
+      ref = new BundleRef(archive.toString(), null).withExpectedDigest(options.expectedDigest(),
+          "RunOptions.expectedDigest");
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException(e.getMessage(), e);
+    }
+    return run(archive, ref, api, df, options);
+  }
+
+  private static Dataset<Row> run(Path archive, BundleRef ref, String api, Dataset<Row> df,
+      RunOptions options) {
     Objects.requireNonNull(api, "api");
     Objects.requireNonNull(df, "df");
-    Objects.requireNonNull(options, "options");
     if (!Files.isRegularFile(archive)) {
       throw new SidecarSparkException("no bundle archive at " + archive);
     }
     var info = inspect(archive);
+    checkDigest(ref, info.digest());
     ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
         options);
     ScoringPlan plan = checked.shippedAs(BundleShipper.ship(df.sparkSession().sparkContext(),
@@ -94,6 +127,53 @@ public final class Sidecar {
           + "; pass the bundle's archive path instead");
     }
     return runSpark(archive, api, df, options);
+  }
+
+  /** From a URI: the driver reads the manifest, executors copy the archive themselves. */
+  private static Dataset<Row> runRemote(BundleRef ref, String api, Dataset<Row> df,
+      RunOptions options) {
+    Objects.requireNonNull(api, "api");
+    Objects.requireNonNull(df, "df");
+    SparkContext sc = df.sparkSession().sparkContext();
+    BundleInfo info;
+    try {
+      info = RemoteArchives.peek(ref.location(), sc.hadoopConfiguration());
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException("cannot read bundle " + ref.location() + ": "
+          + e.getMessage(), e);
+    }
+    checkDigest(ref, info.digest());
+    ScoringPlan plan = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
+        options).readFrom(info.manifest().name(), RemoteArchives.source(sc, ref.location()));
+    RDD<InternalRow> rows = df.queryExecution().toRdd();
+    RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
+    return InternalFrames.create(df.sparkSession(), scored, plan.outputSchema());
+  }
+
+  private static BundleRef ref(String value, RunOptions options) {
+    try {
+      return BundleRef.parse(value).withExpectedDigest(options.expectedDigest(),
+          "RunOptions.expectedDigest");
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException(e.getMessage(), e);
+    }
+  }
+
+  private static void checkDigest(BundleRef ref, String actual) {
+    try {
+      ref.checkDigest(actual);
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException(e.getMessage(), e);
+    }
+  }
+
+  private static Path fileUri(String uri) {
+    try {
+      return Path.of(java.net.URI.create(uri));
+    } catch (RuntimeException e) {
+      throw new SidecarSparkException(uri + ": not a usable file:// URI (file:///absolute/path): "
+          + e.getMessage(), e);
+    }
   }
 
   private static Path locate(String tagOrPath) {

@@ -62,6 +62,23 @@ public final class ArchiveReader {
   }
 
   /**
+   * Reads only the manifest (the first entry) from a stream positioned at the archive's start,
+   * e.g. a remote object: nothing after the manifest is read, so a large archive is not
+   * transferred. The caller closes {@code in}.
+   */
+  public static Result peek(InputStream in, String shownAs) {
+    try {
+      GzipCompressorInputStream gz = gzip(new BufferedInputStream(in, 1 << 16), shownAs);
+      TarArchiveInputStream tar = new TarArchiveInputStream(gz, "UTF-8");
+      return readManifest(tar, shownAs);
+    } catch (BundleException e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      throw corrupt(shownAs, e);
+    }
+  }
+
+  /**
    * Reads and verifies the whole archive; writes the files under {@code target} when non-null
    * (directories 0700, files 0600).
    */

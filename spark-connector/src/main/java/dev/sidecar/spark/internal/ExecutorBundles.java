@@ -18,7 +18,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Executor side of bundle distribution: finds the archive Spark shipped for a plan and unpacks it
+ * Executor side of bundle distribution: finds the archive Spark shipped for a plan (or copies it
+ * from the plan's URI, {@link RemoteArchives#fetch}) and unpacks it
  * into the {@linkplain SidecarCache cache} once per cache; the unpack is shared by processes
  * through the bundle module's file lock. Every sidecar start goes through
  * {@link BundleArchive#unpackCached}, which checks the cached copy before it is served again.
@@ -34,14 +35,20 @@ public final class ExecutorBundles {
   /** The unpacked, verified bundle of {@code plan}, unpacking it when the cache lacks it. */
   static Bundle bundle(ScoringPlan plan) {
     Path cache = SidecarCache.root();
-    Path archive = Path.of(SparkFiles.get(plan.shippedFileName()));
-    if (!Files.isRegularFile(archive)) {
-      archive = fetchFromDriver(plan, cache);
+    Path archive;
+    if (plan.remote() != null) {
+      archive = RemoteArchives.fetch(plan, cache);
+    } else {
+      archive = Path.of(SparkFiles.get(plan.shippedFileName()));
+      if (!Files.isRegularFile(archive)) {
+        archive = fetchFromDriver(plan, cache);
+      }
     }
     var result = BundleArchive.unpackCached(archive, cache);
     Bundle b = result.bundle();
     if (!b.digest().equals(plan.bundleDigest())) {
-      throw new SidecarSparkException("the archive shipped as " + plan.shippedFileName()
+      throw new SidecarSparkException("the archive " + (plan.remote() != null
+          ? "read from " + plan.remote().uri() : "shipped as " + plan.shippedFileName())
           + " has digest " + b.digest() + ", expected " + plan.bundleDigest());
     }
     if (result.unpacked()) {

@@ -101,7 +101,7 @@ public final class ScoringPlanner {
           + String.join("; ", problems) + ". DataFrame schema: " + schema.simpleString());
     }
     return new ScoringPlan(manifest.tag(), digest, "", "", api.name(), inputs, outputs,
-        kept, new StructType(outFields.toArray(new StructField[0])), lineage, options);
+        kept, new StructType(outFields.toArray(new StructField[0])), lineage, options, null);
   }
 
   private static int fieldIndex(StructType schema, String name) {

@@ -1,0 +1,185 @@
+package dev.sidecar.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sidecar.spark.RunOptions.SidecarMode;
+import dev.sidecar.spark.internal.RemoteArchives;
+import dev.sidecar.testkit.LoopbackHttpServer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Bundles read from URIs by a real Spark session: {@code file://}, {@code http://} and
+ * {@code https://} on loopback servers started here (the HTTPS certificate is self-signed and
+ * trusted through the standard {@code javax.net.ssl.trustStore} properties), digest pins, and
+ * the hostile cases, each with its message.
+ */
+class RemoteBundlesTest {
+  private static final RunOptions OPTS = RunOptions.builder()
+      .sidecarMode(SidecarMode.IN_PROCESS).chunkRows(16).build();
+  private static SparkSession spark;
+  private static TestBundles.Built iris;
+  private static LoopbackHttpServer http;
+  private static LoopbackHttpServer https;
+
+  @BeforeAll
+  static void start() throws Exception {
+    Path keys = TestBundles.root().resolve("remote-tls");
+    https = LoopbackHttpServer.https(keys);
+    // The user's JVM trust configuration, nothing of ours: set before any TLS is used.
+    System.setProperty("javax.net.ssl.trustStore", https.trustStore().toString());
+    System.setProperty("javax.net.ssl.trustStorePassword",
+        LoopbackHttpServer.TRUST_STORE_PASSWORD);
+    System.setProperty("javax.net.ssl.trustStoreType", "PKCS12");
+    http = LoopbackHttpServer.http();
+    iris = TestBundles.iris();
+    http.serve("/iris.bundle", iris.archive());
+    https.serve("/models/iris.bundle", iris.archive());
+    spark = TestSpark.local("local[2]", "RemoteBundlesTest");
+  }
+
+  @AfterAll
+  static void stop() {
+    if (spark != null) {
+      spark.stop();
+    }
+    if (http != null) {
+      http.close();
+    }
+    if (https != null) {
+      https.close();
+    }
+  }
+
+  private static void assertScoresIris(String ref, RunOptions opts) {
+    Iris.assertMatchesExpected(Sidecar.runSpark(ref, "classify", Iris.frame(spark, 2), opts), "");
+  }
+
+  private static String messages(Throwable t) {
+    StringBuilder b = new StringBuilder();
+    for (; t != null; t = t.getCause()) {
+      b.append(t.getMessage()).append('\n');
+    }
+    return b.toString();
+  }
+
+  @Test
+  void fileUriIsAPathOnTheDriver() {
+    assertScoresIris(iris.archive().toUri().toString(), OPTS);
+  }
+
+  @Test
+  void httpsWithTheJvmsTrustStoreAndAPinnedDigest() {
+    int before = RemoteArchives.fetches();
+    assertScoresIris(https.url("/models/iris.bundle") + "#" + iris.digest(), OPTS);
+    assertTrue(https.gets("/models/iris.bundle") >= 1);
+    assertTrue(RemoteArchives.fetches() - before <= 1, "copied at most once into the cache");
+  }
+
+  @Test
+  void httpOnLoopbackWithThePinAsAnOption() {
+    assertScoresIris(http.url("/iris.bundle"),
+        OPTS.toBuilder().expectedDigest(iris.digest()).build());
+  }
+
+  @Test
+  void aDigestMismatchFailsOnTheDriverNamingBothDigests() {
+    String other = "sha256:" + "0".repeat(64);
+    for (String ref : new String[] {http.url("/iris.bundle") + "#" + other,
+        iris.archive() + "#" + other, iris.archive().toUri() + "#" + other}) {
+      SidecarSparkException e = assertThrows(SidecarSparkException.class,
+          () -> Sidecar.runSpark(ref, "classify", Iris.frame(spark, 2), OPTS), ref);
+      assertTrue(e.getMessage().contains(other) && e.getMessage().contains(iris.digest())
+          && e.getMessage().contains("digest mismatch"), e.getMessage());
+    }
+    SidecarSparkException e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(http.url("/iris.bundle"), "classify", Iris.frame(spark, 2),
+            OPTS.toBuilder().expectedDigest(other).build()));
+    assertTrue(e.getMessage().contains(other) && e.getMessage().contains(iris.digest()),
+        e.getMessage());
+    e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(http.url("/iris.bundle") + "#" + iris.digest(), "classify",
+            Iris.frame(spark, 2), OPTS.toBuilder().expectedDigest(other).build()));
+    assertTrue(e.getMessage().contains("give one digest"), e.getMessage());
+    e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(http.url("/iris.bundle") + "#sha256:abc", "classify",
+            Iris.frame(spark, 2), OPTS));
+    assertTrue(e.getMessage().contains("64 hex digits"), e.getMessage());
+  }
+
+  @Test
+  void aMissingObjectAndAForbiddenOneAreSaidSo() {
+    SidecarSparkException e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(https.url("/models/nope.bundle"), "classify",
+            Iris.frame(spark, 2), OPTS));
+    assertTrue(e.getMessage().contains(https.url("/models/nope.bundle"))
+        && e.getMessage().contains("no such object (HTTP 404)"), e.getMessage());
+    http.forbid("/secret.bundle");
+    e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(http.url("/secret.bundle"), "classify", Iris.frame(spark, 2),
+            OPTS));
+    assertTrue(e.getMessage().contains("access denied (HTTP 403)"), e.getMessage());
+  }
+
+  @Test
+  void anUnknownSchemeListsTheSupportedOnes() {
+    SidecarSparkException e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark("nosuch://bucket/iris.bundle", "classify", Iris.frame(spark, 2),
+            OPTS));
+    String m = e.getMessage();
+    assertTrue(m.contains("unknown scheme 'nosuch'") && m.contains("https") && m.contains("hdfs")
+        && m.contains("file"), m);
+  }
+
+  @Test
+  void plainHttpIsForLoopbackOnly() {
+    SidecarSparkException e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark("http://192.0.2.1/iris.bundle", "classify", Iris.frame(spark, 2),
+            OPTS));
+    assertTrue(e.getMessage().contains("loopback hosts only"), e.getMessage());
+  }
+
+  @Test
+  void aTruncatedDownloadFailsWithBothCounts() throws Exception {
+    Path big = TestBundles.kinds("remote_trunc", "1.0.0").archive();
+    long size = Files.size(big);
+    String url = http.truncatedUrl(big, size - 100);
+    Exception e = assertThrows(Exception.class,
+        () -> Sidecar.runSpark(url, "i64",
+            spark.range(0, 10).selectExpr("id as i64"), OPTS).count());
+    String m = messages(e);
+    assertTrue(m.contains("truncated download: received " + (size - 100) + " of " + size)
+        || m.contains("truncated or corrupt"), m);
+  }
+
+  @Test
+  void anObjectReplacedAfterPlanningIsNeverScoredUnderTheOldDigest() {
+    TestBundles.Built a = TestBundles.kinds("remote_swap", "1.0.0");
+    TestBundles.Built b = TestBundles.kinds("remote_swap", "1.0.1");
+    http.serve("/swap.bundle", a.archive());
+    Dataset<Row> df = spark.range(0, 50).selectExpr("id as i64");
+    Dataset<Row> planned = Sidecar.runSpark(http.url("/swap.bundle"), "i64", df,
+        OPTS.toBuilder().lineageColumns(true).build());
+    http.serve("/swap.bundle", b.archive());
+    Exception e = assertThrows(Exception.class, planned::count);
+    String m = messages(e);
+    assertTrue(m.contains("changed after the driver read it") && m.contains(a.digest())
+        && m.contains(b.digest()), m);
+    // Planned again, the new object is scored, under its own digest.
+    Row r = Sidecar.runSpark(http.url("/swap.bundle"), "i64", df,
+        OPTS.toBuilder().lineageColumns(true).build())
+        .selectExpr("count(*)", "min(sidecar_digest)", "sum(case when out = i64 then 1 end)")
+        .first();
+    assertEquals(50L, r.getLong(0));
+    assertEquals(b.digest(), r.getString(1));
+    assertEquals(50L, r.getLong(2));
+  }
+}
