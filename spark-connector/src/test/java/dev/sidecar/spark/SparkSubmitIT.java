@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sidecar.testkit.LoopbackHttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -29,7 +30,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -39,12 +39,12 @@ import org.junit.jupiter.api.Timeout;
  * What a user's job looks like: a Spark standalone cluster on loopback (a Master and two Workers,
  * each its own JVM started from Spark's own classes, with nothing but Spark's jars), and
  * {@code spark-submit --deploy-mode cluster --jars <shaded connector jar>} of a small
- * application ({@link SubmitIrisApp}) whose driver runs inside a Worker, scores iris through
- * {@code Sidecar.runSpark} and writes Parquet. The predictions must equal the example's expected
+ * application ({@link SubmitIrisApp}) whose driver runs inside a Worker, reads the bundle from an
+ * HTTPS server on loopback, scores iris through {@code Sidecar.runSpark} and writes CSV. The predictions must equal the example's expected
  * ones, and the sidecars' own Stats (queried from the executors by the application) must show
  * one sidecar per executor, each its own process, together serving every row once.
  */
-@Timeout(value = 5, unit = TimeUnit.MINUTES)
+@Timeout(value = 8, unit = TimeUnit.MINUTES)
 class SparkSubmitIT {
   private static final int EXECUTORS = 2;
   private static final String OPENS = System.getProperty("sidecar.java17.opens", "").trim();
@@ -60,25 +60,44 @@ class SparkSubmitIT {
   private static TestBundles.Built iris;
   private static Path work;
   private static StandaloneCluster cluster;
+  private static LoopbackHttpServer https;
 
   @BeforeAll
   static void startCluster() throws Exception {
     iris = TestBundles.iris();
     Path tmp = Files.createDirectories(Path.of("target", "tmp").toAbsolutePath());
     work = Files.createTempDirectory(tmp, "spark-submit-");
+    https = LoopbackHttpServer.https(work.resolve("tls"));
+    https.serve("/models/iris.bundle", iris.archive());
     cluster = StandaloneCluster.start(work, EXECUTORS);
   }
 
   @AfterAll
   static void stopCluster() {
-    if (cluster != null) {
-      cluster.close();
+    try {
+      if (cluster != null) {
+        cluster.close();
+      }
+    } finally {
+      if (https != null) {
+        https.close();
+      }
     }
   }
 
-  /** Where the driver reads the bundle from: the one argument that names it. */
+  /** Where the driver reads the bundle from, digest pinned: the one argument that names it. */
   private static String bundleLocation() {
-    return iris.archive().toString();
+    return https.url("/models/iris.bundle") + "#" + iris.digest();
+  }
+
+  /**
+   * The driver's and the executors' JVMs trust the test server's self-signed certificate the
+   * standard way: both read the bundle from it.
+   */
+  private static String trustOptions() {
+    return "-Djavax.net.ssl.trustStore=" + https.trustStore()
+        + " -Djavax.net.ssl.trustStorePassword=" + LoopbackHttpServer.TRUST_STORE_PASSWORD
+        + " -Djavax.net.ssl.trustStoreType=PKCS12";
   }
 
   /**
@@ -88,10 +107,10 @@ class SparkSubmitIT {
    */
   private static String submit(String name, String bundle, Path out) throws Exception {
     Process submit = cluster.submit(name, appJar(work), SubmitIrisApp.class.getName(),
-        ShadedJarIT.shadedJar().toAbsolutePath(), List.of(bundle,
+        ShadedJarIT.shadedJar().toAbsolutePath(), trustOptions(), List.of(bundle,
             TestBundles.irisDir().resolve("iris.csv").toString(), out.toString(),
             iris.digest(), Integer.toString(EXECUTORS)));
-    assertTrue(submit.waitFor(4, TimeUnit.MINUTES), "spark-submit finished\n"
+    assertTrue(submit.waitFor(7, TimeUnit.MINUTES), "spark-submit finished\n"
         + cluster.diagnostics());
     assertEquals(0, submit.exitValue(), "spark-submit's exit code\n" + cluster.diagnostics());
     Matcher m = FINAL_STATE.matcher(Files.readString(work.resolve(name + ".log")));
@@ -107,19 +126,38 @@ class SparkSubmitIT {
     assertTrue(cluster.driverRanInAWorker(), "the driver ran inside a Worker (cluster mode)\n"
         + cluster.diagnostics());
     checkSidecars(out.resolve("sidecars.csv"), cluster);
-    SparkSession spark = TestSpark.local("local[1]", "SparkSubmitIT-check");
-    try {
-      Iris.assertMatchesExpected(spark.read().parquet(out.resolve("predictions").toString()), "");
-    } finally {
-      spark.stop();
-    }
+    assertTrue(https.gets("/models/iris.bundle") >= 1 + EXECUTORS, "the driver and each executor "
+        + "read the bundle from the HTTPS server: " + https.gets("/models/iris.bundle") + " GETs");
+    checkPredictions(out.resolve("predictions"));
   }
 
-  /** A bundle that is not there: the job fails, and the driver's log names what is missing. */
+  /** The CSV files the job wrote (id,label,p0,p1,p2): every iris row, as expected. */
+  private static void checkPredictions(Path dir) throws IOException {
+    List<String> lines = new ArrayList<>();
+    try (Stream<Path> files = Files.list(dir)) {
+      for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".csv"))
+          .collect(Collectors.toList())) {
+        List<String> part = Files.readAllLines(f, StandardCharsets.UTF_8);
+        assertEquals("id,label,p0,p1,p2", part.get(0), "header of " + f);
+        lines.addAll(part.subList(1, part.size()));
+      }
+    }
+    Set<Long> ids = new HashSet<>();
+    for (String line : lines) {
+      String[] f = line.split(",");
+      long id = Long.parseLong(f[0]);
+      assertTrue(ids.add(id), "row " + id + " written once");
+      Iris.assertMatchesExpected(id, f[1], new double[] {Double.parseDouble(f[2]),
+          Double.parseDouble(f[3]), Double.parseDouble(f[4])});
+    }
+    assertEquals(Iris.rows(), ids.size(), "every iris row was scored");
+  }
+
+  /** A bundle URI that answers 404: the job fails, and the driver's log names the URI. */
   @Test
-  void aMissingBundleFailsTheJobWithTheLocationInTheDriversLog() throws Exception {
+  void aMissingBundleFailsTheJobWithTheUriInTheDriversLog() throws Exception {
     Path out = Files.createDirectories(work.resolve("out-missing"));
-    String missing = work.resolve("no-such.bundle").toString();
+    String missing = https.url("/models/no-such.bundle");
     assertEquals("FAILED", submit("submit-missing", missing, out), "the driver's final state\n"
         + cluster.diagnostics());
     // The driver's log also holds its launch command, which names every argument: look for
@@ -242,10 +280,9 @@ class SparkSubmitIT {
      * server is off by default), waiting for the application to finish.
      */
     Process submit(String name, Path appJar, String mainClass, Path shadedJar,
-        List<String> appArgs)
-        throws IOException {
+        String jvmOptions, List<String> appArgs) throws IOException {
       Path tmp = Files.createDirectories(work.resolve("tmp"));
-      String jvm = LEAN + " " + OPENS + " -Djava.io.tmpdir=" + tmp;
+      String jvm = LEAN + " " + OPENS + " -Djava.io.tmpdir=" + tmp + " " + jvmOptions;
       List<String> args = new ArrayList<>(List.of("--master", masterUrl(),
           "--deploy-mode", "cluster",
           "--class", mainClass,

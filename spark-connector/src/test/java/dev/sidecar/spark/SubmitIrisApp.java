@@ -18,7 +18,7 @@ import org.apache.spark.sql.SparkSession;
 /**
  * The application {@link SparkSubmitIT} submits with {@code spark-submit --deploy-mode cluster}:
  * what a user's job looks like. Its driver reads iris.csv, scores it with
- * {@code Sidecar.runSpark(bundle, "classify", df)} and writes the predictions as Parquet. Then,
+ * {@code Sidecar.runSpark(bundle, "classify", df)} and writes the predictions as CSV. Then,
  * as test instrumentation only, it runs {@link ExecutorProbe} until every executor answered
  * and writes what each executor's sidecar says of itself (its Stats) to {@code sidecars.csv}.
  *
@@ -47,8 +47,10 @@ public final class SubmitIrisApp {
               + "petal_width double, species string")
           .csv(args[1]).coalesce(1).withColumn("id", monotonically_increasing_id())
           .repartition(8, col("id"));
-      Sidecar.runSpark(bundle, "classify", iris).select("id", "label", "probabilities")
-          .write().parquet(out.resolve("predictions").toString());
+      Sidecar.runSpark(bundle, "classify", iris)
+          .select(col("id"), col("label"), col("probabilities").getItem(0).as("p0"),
+              col("probabilities").getItem(1).as("p1"), col("probabilities").getItem(2).as("p2"))
+          .write().option("header", "true").csv(out.resolve("predictions").toString());
 
       SidecarKey key = SidecarKey.of(args[3], RunOptions.defaults());
       Map<String, Row> byExecutor = new TreeMap<>();
