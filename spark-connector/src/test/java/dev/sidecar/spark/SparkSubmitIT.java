@@ -40,9 +40,10 @@ import org.junit.jupiter.api.Timeout;
  * each its own JVM started from Spark's own classes, with nothing but Spark's jars), and
  * {@code spark-submit --deploy-mode cluster --jars <shaded connector jar>} of a small
  * application ({@link SubmitIrisApp}) whose driver runs inside a Worker, reads the bundle from an
- * HTTPS server on loopback, scores iris through {@code Sidecar.runSpark} and writes CSV. The predictions must equal the example's expected
- * ones, and the sidecars' own Stats (queried from the executors by the application) must show
- * one sidecar per executor, each its own process, together serving every row once.
+ * HTTPS server on loopback, scores iris through {@code Sidecar.runSpark} and writes CSV. The
+ * predictions must equal the example's expected ones, and the sidecars' own Stats (queried from
+ * the executors by the application) must show one sidecar per executor, each its own process,
+ * together serving every row once.
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 class SparkSubmitIT {
