@@ -64,16 +64,29 @@ public final class Iris {
     rows.sort(java.util.Comparator.comparingLong(r -> r.getLong(r.fieldIndex("id"))));
     assertEquals(expected.size(), rows.size(), "row count");
     for (Row r : rows) {
-      int id = (int) r.getLong(r.fieldIndex("id"));
-      String[] e = expected.get(id);
-      assertEquals(SPECIES[Integer.parseInt(e[0])], r.getString(r.fieldIndex(prefix + "label")),
-          "label of row " + id);
       List<Object> p = r.getList(r.fieldIndex(prefix + "probabilities"));
-      assertEquals(3, p.size(), "probabilities of row " + id);
-      for (int k = 0; k < 3; k++) {
-        assertEquals(Double.parseDouble(e[k + 1]), ((Float) p.get(k)).doubleValue(), 1e-5,
-            "probability " + k + " of row " + id);
-      }
+      assertMatchesExpected(r.getLong(r.fieldIndex("id")),
+          r.getString(r.fieldIndex(prefix + "label")),
+          p.stream().mapToDouble(v -> ((Float) v).doubleValue()).toArray());
+    }
+  }
+
+  /** How many rows iris.csv has. */
+  public static int rows() {
+    return readCsv("expected_predictions.csv").size();
+  }
+
+  /**
+   * Asserts one scored row, by its id (the row number in iris.csv), has the expected label and
+   * probabilities (1e-5).
+   */
+  public static void assertMatchesExpected(long id, String label, double[] probabilities) {
+    String[] e = readCsv("expected_predictions.csv").get((int) id);
+    assertEquals(SPECIES[Integer.parseInt(e[0])], label, "label of row " + id);
+    assertEquals(3, probabilities.length, "probabilities of row " + id);
+    for (int k = 0; k < 3; k++) {
+      assertEquals(Double.parseDouble(e[k + 1]), probabilities[k], 1e-5,
+          "probability " + k + " of row " + id);
     }
   }
 

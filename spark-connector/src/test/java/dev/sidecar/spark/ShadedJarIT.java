@@ -20,12 +20,7 @@ import org.junit.jupiter.api.Test;
  * iris on local[2] through a sidecar process launched from the shaded jar.
  */
 class ShadedJarIT {
-  /** Libraries the shaded jar carries (relocated) that Spark does not bring: kept off the child's class path. */
-  private static final List<String> NOT_SPARK = List.of("/dev/sidecar/", "/io/grpc/", "/io/perfmark/",
-      "/com/google/api/grpc/", "/com/microsoft/onnxruntime/", "/com/google/protobuf/protobuf-java-util/",
-      "/org/junit/", "/org/opentest4j/", "/org/apiguardian/");
-
-  private static Path shadedJar() {
+  static Path shadedJar() {
     Path jar = Path.of(System.getProperty("sidecar.shadedJar", "target/missing-shaded.jar"));
     assertTrue(Files.isRegularFile(jar), "shaded jar built by the package phase: " + jar);
     return jar;
@@ -76,12 +71,8 @@ class ShadedJarIT {
     TestBundles.Built iris = TestBundles.iris();
     List<String> cp = new ArrayList<>();
     cp.add(shadedJar().toAbsolutePath().toString());
-    for (Path p : TestClasspath.entries()) {
-      String s = p.toString();
-      if (s.endsWith(".jar") && !p.getFileName().toString().startsWith("surefire")
-          && NOT_SPARK.stream().noneMatch(s::contains)) {
-        cp.add(s);
-      }
+    for (Path p : TestClasspath.sparkJars()) {
+      cp.add(p.toString());
     }
     Path main = Path.of("target", "test-classes", "shaded", "ShadedIrisMain.java").toAbsolutePath();
     List<String> cmd = new ArrayList<>();

@@ -33,6 +33,33 @@ public final class TestClasspath {
     return out;
   }
 
+  /**
+   * Libraries the shaded jar carries (relocated) that Spark does not bring, and the test's own:
+   * kept out of {@link #sparkJars()}.
+   */
+  private static final List<String> NOT_SPARK = List.of("/dev/sidecar/", "/io/grpc/",
+      "/io/perfmark/", "/com/google/api/grpc/", "/com/microsoft/onnxruntime/",
+      "/com/google/protobuf/protobuf-java-util/", "/org/junit/", "/org/opentest4j/",
+      "/org/apiguardian/");
+
+  /**
+   * The class path's jars that a Spark installation has (Spark, Scala, Hadoop and their
+   * libraries): not the connector's own libraries, the reactor's sidecar jars or the test
+   * framework's, so that the shaded connector jar is the only source of the sidecar's classes.
+   */
+  public static List<Path> sparkJars() {
+    List<Path> out = new ArrayList<>();
+    for (Path p : entries()) {
+      String s = p.toString();
+      String name = p.getFileName().toString();
+      if (s.endsWith(".jar") && !name.startsWith("surefire") && !name.startsWith("sidecar-")
+          && NOT_SPARK.stream().noneMatch(s::contains)) {
+        out.add(p);
+      }
+    }
+    return out;
+  }
+
   private static List<Path> manifestClassPath(Path jar) {
     List<Path> out = new ArrayList<>();
     if (!jar.getFileName().toString().startsWith("surefirebooter")) {
