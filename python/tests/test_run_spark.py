@@ -156,3 +156,19 @@ def test_a_lineage_column_named_like_an_input_column_is_refused(spark, iris_tag,
 def test_a_dataframe_not_from_pyspark_is_a_type_error(spark, iris_tag, iris_pandas):
     with pytest.raises(TypeError, match="classic PySpark DataFrame"):
         sidecar.run_spark(iris_tag, "classify", iris_pandas)
+
+
+def test_a_digest_pin_by_option_or_suffix(spark, iris_tag, iris_pandas):
+    digest = sidecar.inspect(iris_tag)["digest"]
+    df = spark.createDataFrame(iris_pandas)
+    scored = sidecar.run_spark(iris_tag, "classify", df, sidecar_mode="in_process",
+                               expected_digest=digest)
+    assert scored.count() == len(iris_pandas)
+    assert sidecar.run_spark(f"{iris_tag}#{digest}", "classify", df,
+                             sidecar_mode="in_process").count() == len(iris_pandas)
+    other = "sha256:" + "0" * 64
+    with pytest.raises(sidecar.SidecarError) as e:
+        sidecar.run_spark(iris_tag, "classify", df, expected_digest=other)
+    assert other in str(e.value) and digest in str(e.value)
+    with pytest.raises(TypeError, match="expected_digest must be a str"):
+        sidecar.run_spark(iris_tag, "classify", df, expected_digest=1)

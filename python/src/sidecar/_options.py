@@ -98,6 +98,9 @@ OPTIONS: Dict[str, _Option] = {
     "allow_nulls": _Option("allowNulls", _bool,
                            "rows with a null input get null outputs instead of failing "
                            "(default False)"),
+    "expected_digest": _Option("expectedDigest", _str,
+                               "'sha256:<64 hex>': fail before any task runs unless the bundle "
+                               "has this digest (same as a '#sha256:...' suffix)"),
     "lineage_columns": _Option("lineageColumns", _bool,
                                "add sidecar_bundle, sidecar_version, sidecar_digest, sidecar_api "
                                "and sidecar_scored_at to every row (default False)"),

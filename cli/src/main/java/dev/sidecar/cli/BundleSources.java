@@ -100,6 +100,12 @@ final class BundleSources {
    */
   static Configuration hadoopConf() {
     Configuration conf = new Configuration();
+    addHadoopConfDir(conf);
+    return conf;
+  }
+
+  /** Adds {@code core-site.xml} and {@code hdfs-site.xml} of {@code $HADOOP_CONF_DIR}, if set. */
+  static void addHadoopConfDir(Configuration conf) {
     String dir = System.getenv("HADOOP_CONF_DIR");
     if (dir != null && !dir.isBlank()) {
       for (String f : new String[] {"core-site.xml", "hdfs-site.xml"}) {
@@ -109,6 +115,5 @@ final class BundleSources {
         }
       }
     }
-    return conf;
   }
 }

@@ -180,6 +180,9 @@ final class RunCommand extends StoreCommand {
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
         .getOrCreate();
+    // The same Hadoop configuration as bundle import/push: a bundle URI (hdfs://, s3a://...) and
+    // the input and output paths are read with $HADOOP_CONF_DIR's settings and credentials.
+    BundleSources.addHadoopConfDir(spark.sparkContext().hadoopConfiguration());
     // A failed task makes Spark log pages of stack traces; the failure's reason is printed once,
     // below, instead. --verbose brings the logs back.
     spark.sparkContext().setLogLevel(SidecarCli.verbose(spec) ? "WARN" : "OFF");

@@ -166,4 +166,18 @@ class S3BundleCliTest {
 
     assertTrue(BundleStore.open(Path.of(consumer)).list().isEmpty(), "nothing was imported");
   }
+
+  /** {@code sidecar run} reads the bundle with $HADOOP_CONF_DIR's s3a settings, as import does. */
+  @Test
+  void runFromS3WithTheHadoopConfDir() throws Exception {
+    Path conf = hadoopConfDir("conf-run", s3.s3aConfiguration());
+    String uri = s3.uri("run/iris.bundle");
+    ok(conf, "bundle", "push", "iris_classifier:1.0.0", uri, "--home", home);
+    Path out = tmp.resolve("scored-from-s3");
+    Run r = ok(conf, "run", uri + "#" + digest, "--api", "classify",
+        "--input", RunCommandTest.IRIS.resolve("iris.csv").toString(), "--output",
+        out.toString(), "--output-format", "csv", "--master", "local[2]", "--sidecar-mode",
+        "in-process", "--home", tmp.resolve("s3-runner").toString());
+    assertTrue(r.err().contains("scored 150 rows"), r.err());
+  }
 }

@@ -119,6 +119,8 @@ class OverloadAndDeadlineTest {
     ApiStats before = Fixtures.stats(openCh, "score");
     // Hold the single inference worker inside the model call of a first request, so that a
     // second one waits in the queue until its deadline has passed, however fast the machine.
+    // The deadline is long enough that the call reaches the queue before it expires even on a
+    // loaded machine (expiring in transit would be cancelled by gRPC, never counted here).
     Fixtures.Gate g = new Fixtures.Gate();
     gate = g;
     ListenableFuture<ModelInferResponse> busy;
@@ -126,7 +128,7 @@ class OverloadAndDeadlineTest {
       busy = GRPCInferenceServiceGrpc.newFutureStub(openCh).modelInfer(request(BUSY_ROWS, 1));
       assertTrue(g.entered.await(60, TimeUnit.SECONDS), "the worker never started the batch");
       StatusRuntimeException late = assertThrows(StatusRuntimeException.class, () ->
-          GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(250,
+          GRPCInferenceServiceGrpc.newBlockingStub(openCh).withDeadlineAfter(2000,
               TimeUnit.MILLISECONDS).modelInfer(request(1, 3)));
       assertEquals(Status.Code.DEADLINE_EXCEEDED, late.getStatus().getCode());
     } finally {
