@@ -62,6 +62,7 @@ public final class RunOptions implements Serializable {
   private final Duration requestTimeout;
   private final boolean allowNulls;
   private final boolean lineageColumns;
+  private final boolean sharedMemory;
 
   private RunOptions(Builder b) {
     this.chunkRows = b.chunkRows;
@@ -75,6 +76,7 @@ public final class RunOptions implements Serializable {
     this.requestTimeout = b.requestTimeout;
     this.allowNulls = b.allowNulls;
     this.lineageColumns = b.lineageColumns;
+    this.sharedMemory = b.sharedMemory;
   }
 
   public static RunOptions defaults() {
@@ -99,7 +101,8 @@ public final class RunOptions implements Serializable {
         .startTimeout(startTimeout)
         .requestTimeout(requestTimeout)
         .allowNulls(allowNulls)
-        .lineageColumns(lineageColumns);
+        .lineageColumns(lineageColumns)
+        .sharedMemory(sharedMemory);
   }
 
   /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
@@ -168,6 +171,14 @@ public final class RunOptions implements Serializable {
     return lineageColumns;
   }
 
+  /**
+   * True (the default) when tasks pass rows to a sidecar on their machine through shared memory
+   * where they can, and bytes on the gRPC stream otherwise.
+   */
+  public boolean sharedMemory() {
+    return sharedMemory;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof RunOptions)) {
@@ -179,13 +190,14 @@ public final class RunOptions implements Serializable {
         && outputPrefix.equals(r.outputPrefix) && sidecarJvmOptions.equals(r.sidecarJvmOptions)
         && sidecarIntraOpThreads == r.sidecarIntraOpThreads
         && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
-        && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns;
+        && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns
+        && sharedMemory == r.sharedMemory;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
-        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns);
+        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns, sharedMemory);
   }
 
   @Override
@@ -195,7 +207,7 @@ public final class RunOptions implements Serializable {
         + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
         + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls
-        + ", lineageColumns=" + lineageColumns + "]";
+        + ", lineageColumns=" + lineageColumns + ", sharedMemory=" + sharedMemory + "]";
   }
 
   /** Builds {@link RunOptions}; each setter checks its argument and names it when it is bad. */
@@ -211,6 +223,7 @@ public final class RunOptions implements Serializable {
     private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
     private boolean allowNulls = false;
     private boolean lineageColumns = false;
+    private boolean sharedMemory = true;
 
     private Builder() {
     }
@@ -300,6 +313,18 @@ public final class RunOptions implements Serializable {
      */
     public Builder lineageColumns(boolean lineage) {
       this.lineageColumns = lineage;
+      return this;
+    }
+
+    /**
+     * Whether tasks may pass rows to the sidecar through POSIX shared memory (default true): each
+     * task's chunks are encoded into private mapped regions that the sidecar reads and writes its
+     * outputs into, and only small messages cross the gRPC stream. Where shared memory cannot be
+     * used (no {@code /dev/shm}, a sidecar that refuses the region) the rows go as bytes on the
+     * stream, as they always do when this is false.
+     */
+    public Builder sharedMemory(boolean use) {
+      this.sharedMemory = use;
       return this;
     }
 
