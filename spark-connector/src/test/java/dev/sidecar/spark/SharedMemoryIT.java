@@ -131,4 +131,44 @@ class SharedMemoryIT {
     assertEquals(clean, afterKill, "output equals the clean run's");
     assertEquals(0, namedRegions(), "no region has a name after the kill");
   }
+
+  @Test
+  void anExecutorKilledMidPartitionLeavesNoRegionBehind() throws Exception {
+    List<String> cmd = new java.util.ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g"));
+    for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean()
+        .getInputArguments()) {
+      if (a.startsWith("--add-opens") || a.startsWith("--add-exports")
+          || a.startsWith("-Dsidecar.") || a.startsWith("-Djava.io.tmpdir")) {
+        cmd.add(a);
+      }
+    }
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
+        SharedMemoryChild.class.getName(), bundle.archive().toString()));
+    Process child = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD)
+        .start();
+    try (var out = new java.io.BufferedReader(new java.io.InputStreamReader(
+        child.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+      String line;
+      do {
+        line = out.readLine();
+      } while (line != null && !line.equals("SCORING"));
+      assertEquals("SCORING", line, "the child scored through its sidecar");
+      List<ProcessHandle> sidecars = child.descendants().toList();
+      new ProcessBuilder("kill", "-9", Long.toString(child.pid())).start().waitFor();
+      child.waitFor();
+      String prefix = SharedMemoryFiles.PREFIX + SharedMemoryFiles.uid() + "-" + child.pid()
+          + "-";
+      try (Stream<Path> files = Files.list(SharedMemoryFiles.ROOT)) {
+        assertEquals(List.of(), files.map(f -> f.getFileName().toString())
+            .filter(n -> n.startsWith(prefix)).toList(), "regions of the killed executor");
+      }
+      // Its sidecar notices the executor is gone and exits (its mappings go with it).
+      for (ProcessHandle p : sidecars) {
+        p.onExit().get(60, java.util.concurrent.TimeUnit.SECONDS);
+      }
+    } finally {
+      child.destroyForcibly();
+    }
+  }
 }
