@@ -251,7 +251,8 @@ final class ModelCheck implements AutoCloseable {
           + " of maps (ZipMap)");
     }
     TensorInfo t = (TensorInfo) ni.getInfo();
-    DType dt = o.dtype() != null ? o.dtype() : dtypeOf("model output '" + o.from() + "'", t);
+    DType model = dtypeOf("model output '" + o.from() + "'", t);
+    DType dt = o.dtype() != null ? o.dtype() : model;
     long[] ms = t.getShape();
     List<Long> shape = o.shape();
     if (shape == null) {
@@ -448,8 +449,11 @@ final class ModelCheck implements AutoCloseable {
   }
 
   private TensorInfo tensorInput(String api, String column, String mi) {
-    ports.input(api, column, mi);
-    TensorInfo t = (TensorInfo) inputs.get(mi).getInfo();
+    NodeInfo ni = inputs.get(mi);
+    if (ni == null || !(ni.getInfo() instanceof TensorInfo)) {
+      ports.input(api, column, mi); // no such input, or not a tensor: the binding's message
+    }
+    TensorInfo t = (TensorInfo) ni.getInfo();
     checkBatchDim(api, mi, t.getShape());
     return t;
   }
@@ -476,7 +480,8 @@ final class ModelCheck implements AutoCloseable {
 
   /** The declared dtype, else the model input's ({@link ApiBinding} checks that they agree). */
   private DType checkDType(String api, ColumnDecl c, String mi, TensorInfo t) {
-    return c.dtype() != null ? c.dtype() : dtypeOf("input '" + mi + "'", t);
+    DType model = dtypeOf("input '" + mi + "'", t);
+    return c.dtype() != null ? c.dtype() : model;
   }
 
   /** Declared {@code [-1, ...]} against a model shape; {@code [-1]} may meet {@code [N, 1]}. */

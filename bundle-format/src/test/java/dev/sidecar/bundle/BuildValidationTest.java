@@ -136,6 +136,18 @@ class BuildValidationTest {
         + " inputs [a, b]"), msg);
   }
 
+  /** A model input of a dtype sidecar has no name for is refused naming it, declared or not. */
+  @Test
+  void anUnsupportedElementTypeIsNamed() throws Exception {
+    int uint32 = 12; // ONNX TensorProto.DataType.UINT32
+    for (String dtype : new String[] {"", ", dtype: int32"}) {
+      Path yaml = specWithModel("u32" + dtype.length(), OnnxModels.identity(uint32, -1),
+          "  - name: u\n    input: {kind: series, column: x" + dtype + "}\n");
+      String msg = assertThrows(BundleException.class, () -> build(yaml)).getMessage();
+      assertTrue(msg.contains("model 'm' input 'x': unsupported element type uint32"), msg);
+    }
+  }
+
   @Test
   void dynamicDimensionsNeedADeclaredShape() throws Exception {
     Path yaml = specWithModel("dyn", OnnxModels.identity(DType.FLOAT32.onnxType(), -1, -1),

@@ -245,7 +245,10 @@ final class BundleCommand implements Callable<Integer> {
         for (OutputSpec o : a.outputs()) {
           out.println("      " + o.name() + "  " + o.columnDType().id() + " " + o.shape()
               + "  <- " + o.modelOutput() + " (" + o.dtype().id() + ")"
-              + (o.classLabels().isEmpty() ? "" : "  labels " + o.classLabels()));
+              + (o.classLabels().isEmpty() ? "" : "  labels " + o.classLabels())
+              + (o.classMap() == null ? "" : "  from a sequence of maps, " + o.classMap()
+                  .keyType().id() + " keys " + o.classMap().keys() + " as "
+                  + (o.classMap().asMap() ? "map" : "array")));
         }
       }
       out.println("files:");

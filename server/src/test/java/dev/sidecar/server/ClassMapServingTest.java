@@ -2,8 +2,18 @@ package dev.sidecar.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleBuilder;
+import dev.sidecar.bundle.DType;
+import dev.sidecar.bundle.Manifest;
+import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.internal.ArchiveWriter;
+import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelMetadataRequest;
@@ -11,6 +21,9 @@ import dev.sidecar.proto.inference.ModelMetadataResponse;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -88,6 +101,49 @@ class ClassMapServingTest {
         } finally {
           pool.shutdownNow();
         }
+      } finally {
+        Fixtures.close(ch);
+      }
+    }
+  }
+
+  /**
+   * A bundle whose manifest declares other class keys than the model's ZipMap gives (written
+   * by hand: a build never does that): a call fails naming the model output, the row and both
+   * key sets, never answering zeros for the missing class.
+   */
+  @Test
+  void keysThatDifferFromTheManifestFailTheCallNamingTheOutput() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("m.onnx"), OnnxModels.zipMapClassifier(FEATURES, SEED, 30L, 10L, 20L));
+    Files.writeString(src.resolve("bundle.yaml"), "name: keys\nversion: \"1\"\n"
+        + "models: [{name: m, path: m.onnx}]\napis:\n"
+        + "  - name: c\n    input: {kind: tensor, column: x}\n");
+    Manifest built = BundleBuilder.fromSpec(src.resolve("bundle.yaml"))
+        .build(tmp.resolve("built.bundle")).manifest();
+    ApiSpec api = built.api("c");
+    OutputSpec p = api.outputs().get(1);
+    OutputSpec wrong = new OutputSpec(p.name(), p.modelOutput(), p.dtype(), p.shape(), List.of(),
+        new OutputSpec.ClassMap(DType.INT64, List.of("30", "10", "99"), false));
+    Manifest m = new Manifest(built.formatVersion(), built.name(), built.version(),
+        built.createdAt(), built.description(), built.labels(), built.models(),
+        List.of(new ApiSpec(api.name(), api.model(), api.input(),
+            List.of(api.outputs().get(0), wrong), api.batching())), built.files());
+    Path archive = tmp.resolve("wrong-keys.bundle");
+    ArchiveWriter.write(archive, m, ManifestJson.write(m), Map.of("m.onnx", src.resolve("m.onnx")));
+    Bundle b = BundleArchive.unpack(archive, tmp.resolve("unpacked"));
+    try (ModelServer server = ModelServer.builder(b).tcp("127.0.0.1", 0).start()) {
+      ManagedChannel ch = SidecarChannels.forTarget(server.target());
+      try {
+        float[] x = OnnxModels.randomFloats(2 * FEATURES, 1L);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+            () -> GRPCInferenceServiceGrpc.newBlockingStub(ch)
+                .withDeadlineAfter(30, TimeUnit.SECONDS)
+                .modelInfer(Fixtures.rawRequest("c", "x", x, 2, FEATURES)));
+        assertEquals(Status.Code.INTERNAL, e.getStatus().getCode(), e.getMessage());
+        assertTrue(e.getStatus().getDescription().contains("model output 'output_probability'"
+            + " row 0 maps the keys [10, 20, 30] but the bundle declares the keys [30, 10, 99]"
+            + " (key 20 is not declared)"), e.getStatus().getDescription());
       } finally {
         Fixtures.close(ch);
       }

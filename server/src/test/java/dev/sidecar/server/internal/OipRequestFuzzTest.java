@@ -30,7 +30,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Fuzzes the Open Inference Protocol request decoder ({@link ApiEndpoint#decode}, {@link RequestDecoder}): raw and typed
+ * Fuzzes the Open Inference Protocol request decoder ({@link ApiEndpoint#decode},
+ * {@link RequestDecoder}): raw and typed
  * contents of every dtype (BYTES and FP16 too), shapes, dataframe columns, parameters and wire
  * bytes. Property: a request either decodes into a call whose data match its shape, or is
  * refused with INVALID_ARGUMENT; any other exception, or an allocation sized by what a request
