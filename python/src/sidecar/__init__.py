@@ -43,7 +43,7 @@ def run_spark(bundle: PathOrTag, api: str, df: Any, **options: Any) -> Any:
     (start it with ``writeStream``). Options, as keywords (see :data:`OPTIONS`):
     chunk_rows, chunks_in_flight, sidecar_mode ('process' or 'in_process'),
     keep_input_columns, output_prefix, sidecar_jvm_options, sidecar_intra_op_threads,
-    start_timeout and request_timeout (seconds or timedelta), allow_nulls, lineage_columns.
+    start_timeout and request_timeout (seconds or timedelta), allow_nulls, lineage_columns, shared_memory.
     An unknown option raises TypeError; a bad value TypeError or ValueError naming it.
     """
     _options.check(options)

@@ -104,6 +104,9 @@ OPTIONS: Dict[str, _Option] = {
     "lineage_columns": _Option("lineageColumns", _bool,
                                "add sidecar_bundle, sidecar_version, sidecar_digest, sidecar_api "
                                "and sidecar_scored_at to every row (default False)"),
+    "shared_memory": _Option("sharedMemory", _bool,
+                             "pass chunks to the sidecar through shared memory where possible "
+                             "(default True); False: always as bytes on the gRPC stream"),
 }
 
 

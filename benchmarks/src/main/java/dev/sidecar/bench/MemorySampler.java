@@ -24,11 +24,16 @@ import javax.management.openmbean.CompositeData;
  */
 final class MemorySampler implements AutoCloseable {
   /** Peaks over one window, bytes; -1 where not measured. */
-  record Peaks(long rss, long heapUsed, long heapAfterGc, long direct, long sidecarRss, long sidecarPid) {
+  record Peaks(long rss, long heapUsed, long heapAfterGc, long direct, long sidecarRss, long sidecarPid,
+      long selfCpuNanos, long sidecarCpuNanos) {
+    Peaks(long rss, long heapUsed, long heapAfterGc, long direct, long sidecarRss, long sidecarPid) {
+      this(rss, heapUsed, heapAfterGc, direct, sidecarRss, sidecarPid, -1, -1);
+    }
+
     /** The larger of each figure over two windows; {@code a} may be null. */
     /** These peaks without a sidecar (for a way that runs none; an idle one may be around). */
     Peaks withoutSidecar() {
-      return new Peaks(rss, heapUsed, heapAfterGc, direct, -1, -1);
+      return new Peaks(rss, heapUsed, heapAfterGc, direct, -1, -1, selfCpuNanos, -1);
     }
 
     static Peaks max(Peaks a, Peaks b) {
@@ -37,7 +42,9 @@ final class MemorySampler implements AutoCloseable {
       }
       return new Peaks(Math.max(a.rss, b.rss), Math.max(a.heapUsed, b.heapUsed),
           Math.max(a.heapAfterGc, b.heapAfterGc), Math.max(a.direct, b.direct),
-          Math.max(a.sidecarRss, b.sidecarRss), b.sidecarPid >= 0 ? b.sidecarPid : a.sidecarPid);
+          Math.max(a.sidecarRss, b.sidecarRss), b.sidecarPid >= 0 ? b.sidecarPid : a.sidecarPid,
+          a.selfCpuNanos + b.selfCpuNanos, b.sidecarCpuNanos < 0 ? a.sidecarCpuNanos
+              : Math.max(0, a.sidecarCpuNanos) + b.sidecarCpuNanos);
     }
   }
 
@@ -58,6 +65,8 @@ final class MemorySampler implements AutoCloseable {
   private volatile long heap;
   private volatile long heapAfterGc = -1;   // stays -1 when no GC ran in the window
   private volatile long direct;
+
+  private final long selfCpuAtStart = ProcStatus.cpuNanos(ProcessHandle.current());
 
   private MemorySampler() {
     for (ProcessHandle p : ProcStatus.sidecars()) {
@@ -160,7 +169,8 @@ final class MemorySampler implements AutoCloseable {
         sidecarPeak = Math.max(sidecarPeak, ProcStatus.peakRss(busiest));
       }
     }
-    return new Peaks(selfPeak, heap, heapAfterGc, directPool == null ? -1 : direct, sidecarPeak, busiest);
+    return new Peaks(selfPeak, heap, heapAfterGc, directPool == null ? -1 : direct, sidecarPeak, busiest,
+        ProcStatus.cpuNanos(ProcessHandle.current()) - selfCpuAtStart, busiest >= 0 ? busiestCpu : -1);
   }
 
   private void removeListeners() {

@@ -37,14 +37,16 @@ final class Scorers {
   static Dataset<Row> score(SparkSession spark, BenchModel model, Way way, Dataset<Row> df, Settings s) {
     return switch (way) {
       case DIRECT -> DirectScorer.score(spark, model, df, s.directBatchRows(), s.directThreads());
-      case PROCESS, IN_PROCESS -> Sidecar.runSpark(model.archive(), model.api(), df, options(way, s));
+      case PROCESS, PROCESS_STREAM, IN_PROCESS -> Sidecar.runSpark(model.archive(), model.api(), df, options(way, s));
       case SYNAPSEML -> SynapseScorer.score(model, df, s.synapseBatchRows());
     };
   }
 
   private static RunOptions options(Way way, Settings s) {
     RunOptions.Builder b = RunOptions.builder()
-        .sidecarMode(way == Way.PROCESS ? RunOptions.SidecarMode.PROCESS : RunOptions.SidecarMode.IN_PROCESS);
+        .sidecarMode(way == Way.IN_PROCESS ? RunOptions.SidecarMode.IN_PROCESS
+            : RunOptions.SidecarMode.PROCESS)
+        .sharedMemory(way != Way.PROCESS_STREAM);
     if (s.chunkRows() > 0) {
       b.chunkRows(s.chunkRows());
     }

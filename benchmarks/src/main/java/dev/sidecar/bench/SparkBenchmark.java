@@ -209,7 +209,7 @@ public final class SparkBenchmark {
           sum = BenchData.checksum(scored.get(w), model.outputs());
           secs = (System.nanoTime() - t) / 1e9;
           MemorySampler.Peaks p = sampler.stop();
-          peaks[w] = MemorySampler.Peaks.max(peaks[w], way == Way.PROCESS ? p : p.withoutSidecar());
+          peaks[w] = MemorySampler.Peaks.max(peaks[w], sidecarProcess(way) ? p : p.withoutSidecar());
         }
         if (!Double.isNaN(checksum[w]) && !agree(sum, checksum[w])) {
           throw new IllegalStateException(model.key() + "/" + way.id
@@ -226,6 +226,10 @@ public final class SparkBenchmark {
       out.add(new Result(model, ways.get(w), rows, rates.get(w), checksum[w], peaks[w]));
     }
     return out;
+  }
+
+  static boolean sidecarProcess(Way way) {
+    return way == Way.PROCESS || way == Way.PROCESS_STREAM;
   }
 
   static boolean agree(double a, double b) {
@@ -272,11 +276,23 @@ public final class SparkBenchmark {
     return v > 0 ? Integer.toString(v) : "default";
   }
 
+  /**
+   * CPU time per scored row over the measured repetitions, µs (from /proc: utime + stime of the
+   * whole process; the executor JVM in local mode is also Spark's driver).
+   */
+  private static String cpuPerRow(long nanos, Result r) {
+    if (nanos < 0 || r.rowsPerSecond().isEmpty()) {
+      return "—";
+    }
+    return Table.fixed(nanos / 1e3 / ((double) r.rows() * r.rowsPerSecond().size()), 2);
+  }
+
   /** The results table: one row per model and way. */
   static String table(List<Result> results) {
     Table t = new Table("model", "way", "rows", "rows/s (median)", "min–max rows/s", "× direct",
-        "exec RSS MB", "exec heap MB", "exec heap after GC MB", "sidecar RSS MB", "checksum")
-        .right(2, 3, 4, 5, 6, 7, 8, 9, 10);
+        "exec RSS MB", "exec heap MB", "exec heap after GC MB", "sidecar RSS MB",
+        "exec CPU µs/row", "sidecar CPU µs/row", "checksum")
+        .right(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
     Map<String, Double> direct = new LinkedHashMap<>();
     for (Result r : results) {
       if (r.way() == Way.DIRECT) {
@@ -292,7 +308,9 @@ public final class SparkBenchmark {
           Table.rate(r.median()), Table.rate(min) + "–" + Table.rate(max),
           d == null ? "—" : Table.fixed(r.median() / d, 2),
           Table.mb(p.rss()), Table.mb(p.heapUsed()), Table.mb(p.heapAfterGc()),
-          r.way() == Way.PROCESS ? Table.mb(p.sidecarRss()) : "—",
+          sidecarProcess(r.way()) ? Table.mb(p.sidecarRss()) : "—",
+          cpuPerRow(p.selfCpuNanos(), r),
+          sidecarProcess(r.way()) ? cpuPerRow(p.sidecarCpuNanos(), r) : "—",
           String.format(Locale.ROOT, "%.6g", r.checksum()));
     }
     return t.render();

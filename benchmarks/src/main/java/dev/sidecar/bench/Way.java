@@ -10,6 +10,11 @@ enum Way {
   PROCESS("process", "runSpark, sidecar process"),
   /** {@code runSpark} with the server inside the executor JVM. */
   IN_PROCESS("inproc", "runSpark, in-process"),
+  /**
+   * {@code runSpark} with a sidecar process and {@code sharedMemory(false)}: every chunk as bytes
+   * on the gRPC stream, the path before shared memory (and the fallback).
+   */
+  PROCESS_STREAM("process-stream", "runSpark, sidecar process, stream only"),
   /** ONNX Runtime called directly inside {@code mapPartitions}: the in-JVM limit. */
   DIRECT("direct", "direct ORT in mapPartitions"),
   /** SynapseML's {@code ONNXModel}, the peer (only in the {@code -Pscala-2.12} build). */

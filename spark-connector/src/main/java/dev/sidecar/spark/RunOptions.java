@@ -64,6 +64,7 @@ public final class RunOptions implements Serializable {
   private final boolean allowNulls;
   private final boolean lineageColumns;
   private final String expectedDigest;
+  private final boolean sharedMemory;
 
   private RunOptions(Builder b) {
     this.chunkRows = b.chunkRows;
@@ -78,6 +79,7 @@ public final class RunOptions implements Serializable {
     this.allowNulls = b.allowNulls;
     this.lineageColumns = b.lineageColumns;
     this.expectedDigest = b.expectedDigest;
+    this.sharedMemory = b.sharedMemory;
   }
 
   public static RunOptions defaults() {
@@ -103,7 +105,8 @@ public final class RunOptions implements Serializable {
         .requestTimeout(requestTimeout)
         .allowNulls(allowNulls)
         .lineageColumns(lineageColumns)
-        .expectedDigest(expectedDigest);
+        .expectedDigest(expectedDigest)
+        .sharedMemory(sharedMemory);
   }
 
   /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
@@ -180,6 +183,14 @@ public final class RunOptions implements Serializable {
     return expectedDigest;
   }
 
+  /**
+   * True (the default) when tasks pass rows to a sidecar on their machine through shared memory
+   * where they can, and bytes on the gRPC stream otherwise.
+   */
+  public boolean sharedMemory() {
+    return sharedMemory;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof RunOptions)) {
@@ -192,14 +203,15 @@ public final class RunOptions implements Serializable {
         && sidecarIntraOpThreads == r.sidecarIntraOpThreads
         && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
         && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns
-        && Objects.equals(expectedDigest, r.expectedDigest);
+        && Objects.equals(expectedDigest, r.expectedDigest)
+        && sharedMemory == r.sharedMemory;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
-        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls, lineageColumns,
-        expectedDigest);
+        sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls,
+        lineageColumns, expectedDigest, sharedMemory);
   }
 
   @Override
@@ -209,7 +221,7 @@ public final class RunOptions implements Serializable {
         + ", outputPrefix='" + outputPrefix + "', sidecarJvmOptions=" + sidecarJvmOptions
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
         + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls
-        + ", lineageColumns=" + lineageColumns
+        + ", lineageColumns=" + lineageColumns + ", sharedMemory=" + sharedMemory
         + (expectedDigest == null ? "" : ", expectedDigest=" + expectedDigest) + "]";
   }
 
@@ -227,6 +239,7 @@ public final class RunOptions implements Serializable {
     private boolean allowNulls = false;
     private boolean lineageColumns = false;
     private String expectedDigest;
+    private boolean sharedMemory = true;
 
     private Builder() {
     }
@@ -332,6 +345,18 @@ public final class RunOptions implements Serializable {
       } catch (dev.sidecar.bundle.BundleException e) {
         throw new IllegalArgumentException(e.getMessage(), e);
       }
+      return this;
+    }
+
+    /**
+     * Whether tasks may pass rows to the sidecar through POSIX shared memory (default true): each
+     * task's chunks are encoded into private mapped regions that the sidecar reads and writes its
+     * outputs into, and only small messages cross the gRPC stream. Where shared memory cannot be
+     * used (no {@code /dev/shm}, a sidecar that refuses the region) the rows go as bytes on the
+     * stream, as they always do when this is false.
+     */
+    public Builder sharedMemory(boolean use) {
+      this.sharedMemory = use;
       return this;
     }
 

@@ -163,7 +163,19 @@ final class AnswerEncoder {
           .setDatatype(o.wireType().oipName())
           .addShape(call.rows())
           .addAllShape(Arrays.stream(actualDims(o, all, call.rows())).boxed().toList()));
-      b.addRawOutputContents(all);
+      DecodedRequest.OutputTarget target = call.targets() == null ? null : call.targets()[i];
+      if (target == null) {
+        b.addRawOutputContents(all);
+        continue;
+      }
+      if (all.size() > target.byteSize()) {
+        throw Status.INVALID_ARGUMENT.withDescription("shared memory size specified with the "
+            + "request for output '" + o.name() + "' (" + target.byteSize() + " bytes) should "
+            + "be at least " + all.size() + " bytes to hold the results").asRuntimeException();
+      }
+      all.copyTo(target.region().view(target.offset(), all.size()));
+      // One (empty) raw entry per output keeps the entries in step with the outputs, as Triton.
+      b.addRawOutputContents(ByteString.EMPTY);
     }
     return b.build();
   }

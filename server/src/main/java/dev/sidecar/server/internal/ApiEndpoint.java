@@ -79,8 +79,17 @@ final class ApiEndpoint implements AutoCloseable {
   /** Validates and decodes a request into a call; every problem is an INVALID_ARGUMENT. */
   InferCall decode(ModelInferRequest req, Context context, InferCall.Listener listener)
       throws StatusException {
+    return decode(req, null, context, listener);
+  }
+
+  /**
+   * Validates and decodes a request whose tensors may name regions of {@code shm} (null: none);
+   * the call holds them until it is answered or failed.
+   */
+  InferCall decode(ModelInferRequest req, SharedMemoryRegistry shm, Context context,
+      InferCall.Listener listener) throws StatusException {
     long arrival = System.nanoTime();
-    return new InferCall(name, decoder.decode(req), metrics, answers, arrival, context,
+    return new InferCall(name, decoder.decode(req, shm), metrics, answers, arrival, context,
         listener);
   }
 

@@ -119,10 +119,15 @@ final class InferCall {
     ModelInferResponse response;
     try {
       response = answers.assemble(request, parts);
+    } catch (io.grpc.StatusRuntimeException e) {
+      deliverError(e.getStatus());
+      return;
     } catch (RuntimeException e) {
       deliverError(Status.INTERNAL.withDescription("assembling the response failed: "
           + e.getMessage()));
       return;
+    } finally {
+      request.release().run();
     }
     metrics.answered(rows, (System.nanoTime() - arrivalNanos) / 1e6);
     listener.onResponse(response);
@@ -140,6 +145,7 @@ final class InferCall {
   }
 
   private void deliverError(Status status) {
+    request.release().run();
     metrics.error(status.getCode());
     listener.onError(status);
   }

@@ -15,7 +15,21 @@ import dev.sidecar.proto.inference.ServerMetadataRequest;
 import dev.sidecar.proto.inference.ServerMetadataResponse;
 import dev.sidecar.proto.inference.ServerReadyRequest;
 import dev.sidecar.proto.inference.ServerReadyResponse;
+import dev.sidecar.proto.inference.SystemSharedMemoryRegisterRequest;
+import dev.sidecar.proto.inference.SystemSharedMemoryRegisterResponse;
+import dev.sidecar.proto.inference.SystemSharedMemoryStatusRequest;
+import dev.sidecar.proto.inference.SystemSharedMemoryStatusResponse;
+import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
+import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterResponse;
 import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -46,7 +60,13 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   private static final Set<Status.Code> LOGGED_ELSEWHERE = Set.of(Status.Code.INTERNAL,
       Status.Code.CANCELLED, Status.Code.DEADLINE_EXCEEDED);
 
+  /** Bytes of shared memory one client (remote address) may have registered at once. */
+  static final long SHM_BUDGET_PER_CLIENT = 1L << 30;
+  /** The remote address of the call being served, for the shared-memory budget. */
+  private static final Context.Key<String> CLIENT = Context.key("sidecar-client");
+
   private final ServerCore core;
+  private final SharedMemoryRegistry shm;
   private final int streamWindow;
   private final StreamBuffers buffers;
   private final long stallNanos;
@@ -61,7 +81,14 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
    */
   InferenceService(ServerCore core, int streamWindow, StreamBuffers buffers,
       Duration stallTimeout) {
+    this(core, streamWindow, buffers, stallTimeout, SHM_BUDGET_PER_CLIENT);
+  }
+
+  /** @param shmBudget bytes of shared memory one client may have registered at once */
+  InferenceService(ServerCore core, int streamWindow, StreamBuffers buffers,
+      Duration stallTimeout, long shmBudget) {
     this.core = core;
+    this.shm = new SharedMemoryRegistry(shmBudget);
     this.streamWindow = streamWindow;
     this.buffers = buffers;
     this.stallNanos = stallTimeout.toNanos();
@@ -121,6 +148,7 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
         .setName(SERVER_NAME)
         .setVersion(ServerCore.version())
         .addExtensions("model_stream_infer")
+        .addExtensions("system_shared_memory")
         .addExtensions("sidecar_stats")
         .build());
     out.onCompleted();
@@ -201,7 +229,7 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     endpoint.metrics().request();
     InferCall call;
     try {
-      call = endpoint.decode(request, Context.current(), listener);
+      call = endpoint.decode(request, shm, Context.current(), listener);
     } catch (StatusException e) {
       endpoint.metrics().error(e.getStatus().getCode());
       listener.onError(e.getStatus());
@@ -271,8 +299,66 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     }
   }
 
-  /** Stops watching streams for stalls. */
+  /** The service with the caller's remote address in each call's context (for the budget). */
+  ServerServiceDefinition withClientAddress() {
+    return ServerInterceptors.intercept(this, new ServerInterceptor() {
+      @Override
+      public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
+          ServerCallHandler<Q, A> next) {
+        Object peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        Context ctx = Context.current().withValue(CLIENT, String.valueOf(peer));
+        return Contexts.interceptCall(ctx, call, headers, next);
+      }
+    });
+  }
+
+  @Override
+  public void systemSharedMemoryStatus(SystemSharedMemoryStatusRequest request,
+      StreamObserver<SystemSharedMemoryStatusResponse> out) {
+    try {
+      SystemSharedMemoryStatusResponse.Builder b = SystemSharedMemoryStatusResponse.newBuilder();
+      for (SystemSharedMemoryStatusResponse.RegionStatus r : shm.status(request.getName())) {
+        b.putRegions(r.getName(), r);
+      }
+      out.onNext(b.build());
+      out.onCompleted();
+    } catch (StatusException e) {
+      out.onError(e);
+    }
+  }
+
+  @Override
+  public void systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest request,
+      StreamObserver<SystemSharedMemoryRegisterResponse> out) {
+    try {
+      String client = CLIENT.get();
+      shm.register(request.getName(), request.getKey(), request.getOffset(),
+          request.getByteSize(), client == null ? "" : client);
+      out.onNext(SystemSharedMemoryRegisterResponse.getDefaultInstance());
+      out.onCompleted();
+    } catch (StatusException e) {
+      LOG.info("registering shared memory region '{}' (key '{}'): {}",
+          oneLine(request.getName()), oneLine(request.getKey()), oneLine(e.getStatus()));
+      out.onError(e);
+    }
+  }
+
+  @Override
+  public void systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest request,
+      StreamObserver<SystemSharedMemoryUnregisterResponse> out) {
+    shm.unregister(request.getName());
+    out.onNext(SystemSharedMemoryUnregisterResponse.getDefaultInstance());
+    out.onCompleted();
+  }
+
+  /** The registered shared-memory regions. */
+  SharedMemoryRegistry sharedMemory() {
+    return shm;
+  }
+
+  /** Stops watching streams for stalls and unregisters every shared-memory region. */
   void close() {
     stallWatch.shutdownNow();
+    shm.close();
   }
 }

@@ -3,12 +3,14 @@ package dev.sidecar.server.internal;
 import static dev.sidecar.bundle.internal.ApiBinding.rowShapeText;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.internal.ApiBinding.Column;
 import dev.sidecar.bundle.internal.ApiBinding.Feed;
 import dev.sidecar.bundle.internal.ApiBinding.Output;
 import dev.sidecar.bundle.internal.ApiBinding.Port;
+import dev.sidecar.proto.inference.InferParameter;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.tensor.TypedContents;
@@ -17,6 +19,8 @@ import io.grpc.StatusException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 
 /**
@@ -78,17 +82,87 @@ final class RequestDecoder {
 
   /** Validates and decodes a request; every problem is an INVALID_ARGUMENT. */
   DecodedRequest decode(ModelInferRequest req) throws StatusException {
+    return decode(req, null);
+  }
+
+  /**
+   * Validates and decodes a request whose inputs and outputs may name regions of {@code shm}
+   * (null: none registered); the regions stay in use until the result's {@code release} runs.
+   * Every problem is an INVALID_ARGUMENT, or Triton's status for a shared-memory problem.
+   */
+  DecodedRequest decode(ModelInferRequest req, SharedMemoryRegistry shm) throws StatusException {
+    List<SharedMemoryRegistry.Region> held = new ArrayList<>();
+    try {
+      return decode(req, shm, held);
+    } catch (StatusException | RuntimeException e) {
+      for (SharedMemoryRegistry.Region r : held) {
+        shm.release(r);
+      }
+      throw e;
+    }
+  }
+
+  /** The shared-memory parameters of an input or output, or null when it names no region. */
+  record ShmRef(String region, long offset, long byteSize) {
+  }
+
+  static ShmRef shmRef(String what, Map<String, InferParameter> params) throws StatusException {
+    InferParameter region = params.get("shared_memory_region");
+    if (region == null) {
+      return null;
+    }
+    if (region.getParameterChoiceCase() != InferParameter.ParameterChoiceCase.STRING_PARAM) {
+      throw invalid(what + ": parameter 'shared_memory_region' must be a string");
+    }
+    InferParameter size = params.get("shared_memory_byte_size");
+    if (size == null) {
+      throw invalid(what + ": 'shared_memory_region' is given without "
+          + "'shared_memory_byte_size'");
+    }
+    InferParameter offset = params.get("shared_memory_offset");
+    return new ShmRef(region.getStringParam(),
+        offset == null ? 0 : integer(what, "shared_memory_offset", offset),
+        integer(what, "shared_memory_byte_size", size));
+  }
+
+  private static long integer(String what, String param, InferParameter p)
+      throws StatusException {
+    long v;
+    switch (p.getParameterChoiceCase()) {
+      case INT64_PARAM: v = p.getInt64Param(); break;
+      case UINT64_PARAM: v = p.getUint64Param(); break;
+      default:
+        throw invalid(what + ": parameter '" + param + "' must be an integer");
+    }
+    if (v < 0) {
+      throw invalid(what + ": parameter '" + param + "' is " + Long.toUnsignedString(v)
+          + ", out of range");
+    }
+    return v;
+  }
+
+  private DecodedRequest decode(ModelInferRequest req, SharedMemoryRegistry shm,
+      List<SharedMemoryRegistry.Region> held) throws StatusException {
     String model = "model '" + name + "'";
     int n = req.getInputsCount();
     if (n == 0) {
       throw invalid("request for " + model + " has no inputs; expected " + columns.describe());
     }
     Plan plan = choosePlan(req, model);
-    boolean raw = req.getRawInputContentsCount() > 0;
-    if (raw && req.getRawInputContentsCount() != n) {
-      throw invalid("request for " + model + " has " + req.getRawInputContentsCount()
-          + " raw_input_contents entries for " + n + " inputs; send one per input, in order");
+    ShmRef[] refs = new ShmRef[n];
+    int inMemory = 0;
+    for (int i = 0; i < n; i++) {
+      refs[i] = shmRef("input '" + req.getInputs(i).getName() + "' of " + model,
+          req.getInputs(i).getParametersMap());
+      inMemory += refs[i] == null ? 0 : 1;
     }
+    boolean raw = req.getRawInputContentsCount() > 0;
+    if (raw && req.getRawInputContentsCount() != n - inMemory) {
+      throw invalid("request for " + model + " has " + req.getRawInputContentsCount()
+          + " raw_input_contents entries for " + (n - inMemory) + " inputs"
+          + (inMemory > 0 ? " not in shared memory" : "") + "; send one per input, in order");
+    }
+    int rawIndex = 0;
     Object[] sources = new Object[plan.inputs().size()];
     long[][] srcDims = new long[plan.inputs().size()][];
     int rows = -1;
@@ -131,12 +205,30 @@ final class RequestDecoder {
         throw invalid(what + ": shape " + Arrays.toString(shape) + " declares more data than a "
             + "request can carry");
       }
-      if (raw) {
+      if (refs[i] != null) {
+        if (in.hasContents() && TypedContents.hasValues(in.getContents())) {
+          throw invalid(what + " carries contents while naming shared memory region '"
+              + refs[i].region() + "'; use one");
+        }
+        if (shm == null) {
+          throw Status.NOT_FOUND.withDescription("Unable to find shared memory region: '"
+              + refs[i].region() + "'").asException();
+        }
+        SharedMemoryRegistry.Region region = shm.acquire(refs[i].region(), refs[i].offset(),
+            refs[i].byteSize());
+        held.add(region);
+        if (dt.isFixedWidth() && refs[i].byteSize() != elems * dt.byteSize()) {
+          throw invalid("input byte size mismatch for input '" + in.getName() + "' for model '"
+              + name + "'. Expected " + elems * dt.byteSize() + ", got " + refs[i].byteSize());
+        }
+        sources[p] = decodeRaw(what, dt, shape, elems, UnsafeByteOperations.unsafeWrap(
+            region.view(refs[i].offset(), refs[i].byteSize())));
+      } else if (raw) {
         if (in.hasContents() && TypedContents.hasValues(in.getContents())) {
           throw invalid(what + " carries typed contents while the request also uses "
               + "raw_input_contents; use one form for all inputs");
         }
-        sources[p] = decodeRaw(what, dt, shape, elems, req.getRawInputContents(i));
+        sources[p] = decodeRaw(what, dt, shape, elems, req.getRawInputContents(rawIndex++));
       } else {
         if (!in.hasContents() || !TypedContents.hasValues(in.getContents())) {
           if (elems != 0) {
@@ -169,8 +261,39 @@ final class RequestDecoder {
           ? srcDims[feed.sources()[0]] : feed.rowDims();
     }
     List<Output> wanted = requestedOutputs(req, model);
+    DecodedRequest.OutputTarget[] targets = null;
+    for (int i = 0; i < req.getOutputsCount(); i++) {
+      ModelInferRequest.InferRequestedOutputTensor o = req.getOutputs(i);
+      ShmRef ref = shmRef("output '" + o.getName() + "' of " + model, o.getParametersMap());
+      if (ref == null) {
+        continue;
+      }
+      if (shm == null) {
+        throw Status.NOT_FOUND.withDescription("Unable to find shared memory region: '"
+            + ref.region() + "'").asException();
+      }
+      SharedMemoryRegistry.Region region = shm.acquire(ref.region(), ref.offset(),
+          ref.byteSize());
+      held.add(region);
+      if (targets == null) {
+        targets = new DecodedRequest.OutputTarget[wanted.size()];
+      }
+      targets[i] = new DecodedRequest.OutputTarget(region, ref.offset(), ref.byteSize());
+    }
+    Runnable release = () -> { };
+    if (!held.isEmpty()) {
+      List<SharedMemoryRegistry.Region> mine = List.copyOf(held);
+      AtomicBoolean done = new AtomicBoolean();
+      release = () -> {
+        if (done.compareAndSet(false, true)) {
+          for (SharedMemoryRegistry.Region r : mine) {
+            shm.release(r);
+          }
+        }
+      };
+    }
     return new DecodedRequest(req.getId(), rows, plan.feeds(), sources, feedDims, plan.mergeable(),
-        wanted);
+        wanted, targets, release);
   }
 
   private Plan choosePlan(ModelInferRequest req, String model) throws StatusException {

@@ -101,7 +101,7 @@ public final class ServerCore implements AutoCloseable {
 
   /** The gRPC services to register (Open Inference Protocol and Stats). */
   public List<BindableService> services() {
-    return List.of(inference, stats);
+    return List.of(inference::withClientAddress, stats);
   }
 
   /**

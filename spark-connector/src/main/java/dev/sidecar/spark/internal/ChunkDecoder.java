@@ -29,6 +29,14 @@ final class ChunkDecoder {
 
   /** Values per output column, per valid row; throws {@link IllegalStateException} on a malformed response. */
   Object[][] decode(ModelInferResponse response, int rows) {
+    return decode(response, rows, null);
+  }
+
+  /**
+   * Values per output column, per valid row, taking the outputs written into shared memory from
+   * {@code shared} (null entries, or null: from the response).
+   */
+  Object[][] decode(ModelInferResponse response, int rows, ByteString[] shared) {
     List<OutputColumn> outputs = plan.outputs();
     if (response.getRawOutputContentsCount() != outputs.size()) {
       throw new IllegalStateException("expected " + outputs.size() + " raw outputs "
@@ -43,8 +51,27 @@ final class ChunkDecoder {
         throw new IllegalStateException("output " + i + " is '" + response.getOutputs(i).getName()
             + "', expected '" + o.tensorName() + "'");
       }
+      ByteString raw = response.getRawOutputContents(i);
+      if (shared != null && shared[i] != null) {
+        if (!raw.isEmpty()) {
+          throw new IllegalStateException("output '" + o.tensorName() + "' was asked for in "
+              + "shared memory but came in the response");
+        }
+        long elems = 1;
+        for (long d : response.getOutputs(i).getShapeList()) {
+          elems *= d;
+        }
+        if (response.getOutputsCount() != outputs.size()
+            || elems != (long) rows * o.elementsPerRow()) {
+          throw new IllegalStateException("output '" + o.tensorName() + "' in shared memory has "
+              + "shape " + (response.getOutputsCount() == outputs.size()
+                  ? response.getOutputs(i).getShapeList() : "(none)") + ", expected "
+              + (long) rows * o.elementsPerRow() + " elements");
+        }
+        raw = shared[i];
+      }
       try {
-        values[i] = decodeColumn(o, response.getRawOutputContents(i), rows);
+        values[i] = decodeColumn(o, raw, rows);
       } catch (IllegalArgumentException e) {
         throw new IllegalStateException("output '" + o.tensorName() + "': " + e.getMessage(), e);
       }

@@ -280,6 +280,17 @@ final class ChunkEncoder {
   /** Encodes the valid rows of a chunk into a request whose raw contents live in {@code buffers}. */
   ModelInferRequest encode(InternalRow[] rows, int count, boolean[] valid, int validCount, Buffers buffers,
       String id, long firstRow) {
+    return encode(rows, count, valid, validCount, buffers, null, null, id, firstRow);
+  }
+
+  /**
+   * Encodes the valid rows of a chunk: the columns {@code shm} carries into the chunk's region
+   * {@code slot} (the request names where), the others as raw contents in {@code buffers}; with
+   * {@code shm}, the request asks for every output, those of fixed width into the region.
+   */
+  ModelInferRequest encode(InternalRow[] rows, int count, boolean[] valid, int validCount,
+      Buffers buffers, SharedMemoryChunks shm, SharedMemoryChunks.Slot slot, String id,
+      long firstRow) {
     ModelInferRequest.Builder request = ModelInferRequest.newBuilder()
         .setModelName(plan.api())
         .setId(id);
@@ -288,7 +299,8 @@ final class ChunkEncoder {
       InputColumn c = inputs.get(ci);
       Stage stage = stages[ci];
       gather(c, stage, rows, count, valid, validCount, firstRow);
-      ByteBuffer buf = buffers.reset(ci, stage.byteLength());
+      boolean inShm = shm != null && shm.carries(ci);
+      ByteBuffer buf = inShm ? shm.input(slot, ci) : buffers.reset(ci, stage.byteLength());
       stage.writeTo(buf);
       buf.flip();
       ModelInferRequest.InferInputTensor.Builder tensor = ModelInferRequest.InferInputTensor
@@ -296,8 +308,15 @@ final class ChunkEncoder {
       for (int d = 1; d < c.shape().size(); d++) {
         tensor.addShape(c.shape().get(d));
       }
+      if (inShm) {
+        shm.describeInput(tensor, slot, ci, buf.remaining());
+      } else {
+        request.addRawInputContents(UnsafeByteOperations.unsafeWrap(buf));
+      }
       request.addInputs(tensor);
-      request.addRawInputContents(UnsafeByteOperations.unsafeWrap(buf));
+    }
+    if (shm != null) {
+      shm.requestOutputs(request, slot);
     }
     return request.build();
   }

@@ -53,6 +53,8 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
   private final ConcurrentLinkedQueue<Chunk> awaiting = new ConcurrentLinkedQueue<>();
 
   private SidecarRegistry.Lease lease;
+  /** The chunks' shared-memory regions; null when rows go as bytes on the stream. */
+  private SharedMemoryChunks shm;
   private ClientCallStreamObserver<ModelInferRequest> requests;
   private volatile Throwable streamFailure;
   private long nextChunk;
@@ -71,6 +73,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     int count;
     int validCount;
     ChunkEncoder.Buffers buffers;
+    SharedMemoryChunks.Slot slot;
     final CompletableFuture<ModelStreamInferResponse> answer = new CompletableFuture<>();
     Object[][] outputs;
     /** The lineage columns' values, when the plan has them. */
@@ -194,10 +197,15 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
         c.answer.complete(null);
         continue;
       }
+      if (requests == null) {
+        openStream();
+      }
       c.buffers = freeBuffers.isEmpty()
           ? new ChunkEncoder.Buffers(plan.inputs().size()) : freeBuffers.poll();
+      c.slot = shm == null ? null : shm.take();
       ModelInferRequest request = encoder.encode(c.rows, c.count, c.valid, c.validCount,
-          c.buffers, Long.toString(c.seq), c.firstRow);
+          c.buffers, shm, c.slot, Long.toString(c.seq), c.firstRow);
+      ScoringStats.sent(shm != null);
       send(c, request);
     }
   }
@@ -217,6 +225,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
 
   private void openStream() {
     lease = leases.get();
+    shm = SharedMemoryChunks.open(plan, chunkRows, maxInFlight, lease.handle().channel());
     GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub =
         GRPCInferenceServiceGrpc.newStub(lease.handle().channel());
     stub.modelStreamInfer(new ClientResponseObserver<ModelInferRequest, ModelStreamInferResponse>() {
@@ -290,13 +299,18 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
           + response.getId() + "'", null);
     }
     try {
-      c.outputs = decoder.decode(response, c.validCount);
+      c.outputs = decoder.decode(response, c.validCount,
+          c.slot == null ? null : shm.outputs(c.slot, c.validCount));
     } catch (IllegalStateException e) {
       throw new SidecarSparkException("malformed answer from the sidecar for API '" + plan.api()
           + "' of bundle " + plan.bundleTag() + ": " + e.getMessage());
     }
     freeBuffers.add(c.buffers);
     c.buffers = null;
+    if (c.slot != null) {
+      shm.give(c.slot);
+      c.slot = null;
+    }
     ScoringStats.scored(c.count);
   }
 
@@ -338,6 +352,10 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
   }
 
   private void releaseLease() {
+    if (shm != null) {
+      shm.close();
+      shm = null;
+    }
     if (lease != null) {
       lease.close();
       lease = null;

@@ -12,6 +12,8 @@ public final class ScoringStats {
   private static final AtomicLong MAX_IN_FLIGHT = new AtomicLong();
   private static final AtomicLong MAX_ROWS_HELD = new AtomicLong();
   private static final AtomicLong ROWS_SCORED = new AtomicLong();
+  private static final AtomicLong CHUNKS_SHARED = new AtomicLong();
+  private static final AtomicLong CHUNKS_STREAMED = new AtomicLong();
 
   private ScoringStats() {
   }
@@ -26,6 +28,20 @@ public final class ScoringStats {
 
   static void scored(long rows) {
     ROWS_SCORED.addAndGet(rows);
+  }
+
+  static void sent(boolean throughSharedMemory) {
+    (throughSharedMemory ? CHUNKS_SHARED : CHUNKS_STREAMED).incrementAndGet();
+  }
+
+  /** Chunks this JVM's scorers passed to their sidecar through shared memory. */
+  public static long chunksThroughSharedMemory() {
+    return CHUNKS_SHARED.get();
+  }
+
+  /** Chunks this JVM's scorers sent as bytes on the stream. */
+  public static long chunksStreamed() {
+    return CHUNKS_STREAMED.get();
   }
 
   /** Rows this JVM's scorers have received answers for (a progress counter for local runs). */
