@@ -141,7 +141,7 @@ class ExpectedErrorLogTest {
   private void deadlinePassesInTheQueue(ManagedChannel ch) throws Exception {
     whileTheWorkerIsHeld(ch, () -> {
       StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
-          Fixtures.blocking(ch).withDeadlineAfter(200, TimeUnit.MILLISECONDS)
+          Fixtures.blocking(ch).withDeadlineAfter(2000, TimeUnit.MILLISECONDS)
               .modelInfer(request()));
       assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     });

@@ -93,15 +93,33 @@ final class InferCall {
    * Why the call must not run any more (deadline passed, client gone), or null if it may run.
    */
   Status goneStatus() {
-    if (deadline != null && deadline.isExpired()) {
+    boolean cancelled = context != null && context.isCancelled();
+    if ((deadline != null && deadline.isExpired()) || (cancelled && deadlineReached(deadline))) {
       long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - arrivalNanos);
       return Status.DEADLINE_EXCEEDED.withDescription("deadline passed after " + waitedMs
           + " ms in the queue of model '" + api + "'; dropped before inference");
     }
-    if (context != null && context.isCancelled()) {
+    if (cancelled) {
       return Status.CANCELLED.withDescription("client cancelled the request");
     }
     return null;
+  }
+
+  /**
+   * How close to its deadline a cancelled call counts as one whose deadline passed. A client
+   * whose deadline passes resets the stream at once, and its reset can reach the server a few
+   * milliseconds before the server's own copy of the deadline (counted from the request's
+   * arrival) expires: that call is reported as past its deadline, not as cancelled.
+   */
+  static final long DEADLINE_SLACK_MS = 250;
+
+  /**
+   * For a cancelled call: true when {@code deadline} has passed or is within
+   * {@link #DEADLINE_SLACK_MS} of passing (a live call runs until its deadline has really passed).
+   */
+  static boolean deadlineReached(Deadline deadline) {
+    return deadline != null
+        && deadline.timeRemaining(TimeUnit.MILLISECONDS) < DEADLINE_SLACK_MS;
   }
 
   /** Records the encoded outputs of one slice; answers when every slice is in. */

@@ -172,7 +172,7 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     Context context = Context.current();
     call.setOnCancelHandler(() -> LOG.info("request '{}' for model '{}': {} before it was "
         + "answered", oneLine(request.getId()), oneLine(request.getModelName()),
-        context.getDeadline() != null && context.getDeadline().isExpired()
+        InferCall.deadlineReached(context.getDeadline())
             ? "deadline passed" : "cancelled by the client"));
     infer(request, new InferCall.Listener() {
       @Override
