@@ -29,6 +29,7 @@ class RemoteBundlesTest {
   private static TestBundles.Built iris;
   private static LoopbackHttpServer http;
   private static LoopbackHttpServer https;
+  private static javax.net.ssl.SSLContext previousTls;
 
   @BeforeAll
   static void start() throws Exception {
@@ -39,6 +40,20 @@ class RemoteBundlesTest {
     System.setProperty("javax.net.ssl.trustStorePassword",
         LoopbackHttpServer.TRUST_STORE_PASSWORD);
     System.setProperty("javax.net.ssl.trustStoreType", "PKCS12");
+    // Another test class in this JVM may have initialised the JVM's default TLS context before
+    // these properties were set (the S3 tests' SDK does); make it the one the properties name.
+    // (SparkSubmitIT shows the properties alone at work, in JVMs of their own.)
+    javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+        javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+    java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+    try (var in = java.nio.file.Files.newInputStream(https.trustStore())) {
+      ks.load(in, LoopbackHttpServer.TRUST_STORE_PASSWORD.toCharArray());
+    }
+    tmf.init(ks);
+    javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLS");
+    tls.init(null, tmf.getTrustManagers(), null);
+    previousTls = javax.net.ssl.SSLContext.getDefault();
+    javax.net.ssl.SSLContext.setDefault(tls);
     http = LoopbackHttpServer.http();
     iris = TestBundles.iris();
     http.serve("/iris.bundle", iris.archive());
@@ -48,6 +63,9 @@ class RemoteBundlesTest {
 
   @AfterAll
   static void stop() {
+    if (previousTls != null) {
+      javax.net.ssl.SSLContext.setDefault(previousTls);
+    }
     if (spark != null) {
       spark.stop();
     }
