@@ -173,6 +173,37 @@ class ZipMapTensorPathTest {
     }
   }
 
+  /** A ZipMap input that is already a graph output is requested as is: no copy of the model. */
+  @Test
+  void aZipMapInputThatIsAGraphOutputIsRequestedAsIs() throws Exception {
+    Path model = tmp.resolve("exposed.onnx");
+    Files.write(model, OnnxModels.graph("exposed")
+        .input("x", TensorProto.DataType.FLOAT_VALUE, -1, 3)
+        .output("p", TensorProto.DataType.FLOAT_VALUE, -1, 3)
+        .outputSequenceOfMaps(PROBS, TensorProto.DataType.INT64_VALUE)
+        .node("Identity", List.of("x"), List.of("p"))
+        .node(OnnxModels.ML_DOMAIN, "ZipMap", List.of("p"), List.of(PROBS),
+            Attr.ints("classlabels_int64s", 7L, 8L, 9L))
+        .build());
+    float[] x = OnnxModels.randomFloats(ROWS * 3, 8L);
+    try (ModelRuntime rt = new ModelRuntime("m", model, 1, 1)) {
+      assertEquals("p", rt.requested(PROBS));
+      assertEquals(List.of("p", PROBS), List.copyOf(rt.ports().outputs().keySet()));
+      AnswerEncoder enc = new AnswerEncoder("c", "1", List.of(output("8", "9", "7")),
+          rt.zipMapTaps());
+      OrtEnvironment env = OrtEnvironment.getEnvironment();
+      try (OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {ROWS, 3});
+          OrtSession.Result r = rt.run(Map.of("x", in), Set.of(PROBS))) {
+        assertTrue(r.get(PROBS).isEmpty(), "the ZipMap node must not run");
+        float[] got = floats(enc.read(PROBS, rt.output(r, PROBS), ROWS));
+        for (int row = 0; row < ROWS; row++) {
+          assertArrayEquals(new float[] {x[row * 3 + 1], x[row * 3 + 2], x[row * 3]},
+              java.util.Arrays.copyOfRange(got, row * 3, row * 3 + 3), "row " + row);
+        }
+      }
+    }
+  }
+
   /** A ZipMap input that is not float [N, k] (k = its labels) is not read as the tensor. */
   @Test
   void aZipMapInputOfAnotherWidthIsReadAsMaps() throws Exception {
