@@ -24,8 +24,11 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Serves a ZipMap output from the tensor the ZipMap node reads, so ONNX Runtime never builds
- * the sequence of maps (reading one through its Java API costs about 0.1 ms a row). An
+ * Serves a ZipMap output from the tensor the ZipMap node reads, so the sequence of maps is
+ * never fetched nor read through ONNX Runtime's Java API (one {@code OnnxMap} per row, the
+ * cost of the old path). ONNX Runtime's inference builds still run the ZipMap node (they run the
+ * whole graph whatever outputs are requested; microsoft/onnxruntime#16483), which is cheap
+ * next to the Java reading. An
  * {@code ai.onnx.ml ZipMap} gives {@code map[classlabels[j]] = input[row, j]}: the float
  * {@code [N, k]} input, its columns in the node's key order, holds every probability.
  *
@@ -113,7 +116,11 @@ public final class ZipMapTensors {
 
   /**
    * Why {@code port} (the tap's tensor, as ONNX Runtime reports it; null if missing) cannot be
-   * read as the tap's probabilities, or null if it can: it must be float {@code [N, k]}.
+   * read as the tap's probabilities, or null if it can: it must be float, and its shape, as far
+   * as ONNX Runtime knows it, {@code [N, k]} (or ZipMap's one-row {@code [k]}). ONNX Runtime
+   * often knows no shape for it (none is declared, and the ai.onnx.ml classifiers infer none):
+   * {@link #read} then checks each batch's tensor, which is exactly what the ZipMap node would
+   * have accepted.
    */
   public static String misfit(Tap tap, ApiBinding.Port port) {
     int k = tap.node().keys().size();
@@ -122,7 +129,8 @@ public final class ZipMapTensors {
           + tap.tensor() + "' as an output";
     }
     long[] s = port.shape();
-    if (port.dtype() != DType.FLOAT32 || s.length != 2 || (s[1] >= 0 && s[1] != k)) {
+    long width = s.length == 0 ? -1 : s[s.length - 1];
+    if (port.dtype() != DType.FLOAT32 || s.length > 2 || (width >= 0 && width != k)) {
       return "output '" + tap.output() + "': its ZipMap's input '" + tap.tensor() + "' is "
           + (port.tensor() ? port.dtype().oipName() + " " + ApiBinding.shapeText(s)
           : port.type()) + ", not FP32 [N, " + k + "]";
@@ -178,13 +186,15 @@ public final class ZipMapTensors {
    * The probabilities of {@code rows} rows from the ZipMap input {@code t} of {@code tap}, as a
    * native-order FLOAT32 {@code [rows, columns.length]} buffer with column {@code j} read from
    * tensor column {@code columns[j]}; throws {@link IllegalStateException} naming the output if
-   * the tensor is not float {@code [rows, k]}.
+   * the tensor is not float {@code [rows, k]} (or {@code [k]} for one row, which ZipMap reads
+   * as one row too).
    */
   public static ByteBuffer read(Tap tap, OnnxTensor t, int[] columns, int rows) {
     int k = tap.node().keys().size();
     long[] dims = t.getInfo().getShape();
-    if (t.getInfo().type != OnnxJavaType.FLOAT || dims.length != 2 || dims[0] != rows
-        || dims[1] != k) {
+    boolean fits = dims.length == 2 ? dims[0] == rows && dims[1] == k
+        : dims.length == 1 && rows == 1 && dims[0] == k;
+    if (t.getInfo().type != OnnxJavaType.FLOAT || !fits) {
       throw new IllegalStateException("model output '" + tap.output() + "': its ZipMap's input '"
           + tap.tensor() + "' is " + t.getInfo().type + " " + Arrays.toString(dims)
           + ", expected FLOAT [" + rows + ", " + k + "]");

@@ -23,12 +23,14 @@ import org.slf4j.LoggerFactory;
  * One ONNX Runtime session of one bundle model, created once and shared by every API and
  * inference worker that uses the model (sessions are safe for concurrent {@code run}).
  *
- * <p>A ZipMap output (a sequence of maps, as skl2onnx converts classifiers) is computed as the
+ * <p>A ZipMap output (a sequence of maps, as skl2onnx converts classifiers) is fetched as the
  * float {@code [N, k]} tensor its ZipMap node reads ({@link ZipMapTensors}): the session is
  * created from a copy of the model in memory that also has that tensor as a graph output (the
  * bundle's verified file is untouched; the added output is hidden from {@link #ports}), and
- * {@link #run} requests the tensor instead, so the ZipMap node does not run. A ZipMap whose
- * input does not fit is read as a sequence of maps, as before, and the reason logged once.
+ * {@link #run} fetches the tensor instead, so the maps are never read through the Java API
+ * (ONNX Runtime still runs the ZipMap node: its inference builds run the whole graph). A
+ * ZipMap whose input does not fit is read as a sequence of maps, as before, and the reason
+ * logged once.
  */
 final class ModelRuntime implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelRuntime.class);
@@ -136,7 +138,7 @@ final class ModelRuntime implements AutoCloseable {
 
   /**
    * The ZipMap outputs that {@link #run} computes as their ZipMap node's input tensor (the
-   * ZipMap node then does not run), by output name; read them with {@link ZipMapTensors#read}.
+   * maps are then never read), by output name; read them with {@link ZipMapTensors#read}.
    */
   Map<String, ZipMapTensors.Tap> zipMapTaps() {
     return taps;

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A ZipMap output is computed as the tensor its ZipMap node reads (the node does not run) and
+ * A ZipMap output is fetched as the tensor its ZipMap node reads (the maps are never read) and
  * answered in the declared key order, the same floats ClassMaps reads from the sequence of maps
  * of the unmodified model; a ZipMap whose input does not fit is read as maps, as before.
  */
@@ -94,7 +94,7 @@ class ZipMapTensorPathTest {
       try (OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x),
           new long[] {ROWS, FEATURES});
           OrtSession.Result r = rt.run(Map.of("x", in), Set.of(PROBS))) {
-        assertTrue(r.get(PROBS).isEmpty(), "the ZipMap node must not run");
+        assertTrue(r.get(PROBS).isEmpty(), "the sequence of maps must not be fetched");
         OnnxValue v = rt.output(r, PROBS);
         assertTrue(v instanceof OnnxTensor, String.valueOf(v.getType()));
       }
@@ -173,6 +173,67 @@ class ZipMapTensorPathTest {
     }
   }
 
+  /**
+   * As skl2onnx converts a linear model: an ai.onnx.ml LinearClassifier, for whose outputs ONNX
+   * Runtime infers no shape, then ZipMap. The tensor is still requested, and checked per batch.
+   */
+  @Test
+  void aClassifierOutputOfUnknownShapeIsRequestedAndCheckedPerBatch() throws Exception {
+    Path model = linearClassifier(30L, 10L, 20L);
+    float[] x = OnnxModels.randomFloats(ROWS * FEATURES, 10L);
+    try (ModelRuntime rt = new ModelRuntime("m", model, 1, 1)) {
+      assertEquals("probabilities", rt.requested(PROBS));
+      for (Output o : List.of(output("30", "10", "20"), output("20", "30", "10"))) {
+        AnswerEncoder enc = new AnswerEncoder("c", "1", List.of(o), rt.zipMapTaps());
+        assertArrayEquals(viaMaps(model, x, o.classMap()), served(rt, enc, x), 1e-6f);
+      }
+    }
+  }
+
+  /**
+   * A tensor whose width ONNX Runtime does not know at load (reshaped to its own runtime shape)
+   * is requested; a batch where it is not [rows, k] fails, as it did when the maps were read
+   * (ONNX Runtime's inference builds run the whole graph, so its ZipMap node refuses it first;
+   * else ZipMapTensors.read would).
+   */
+  @Test
+  void aTensorOfAnotherWidthFailsTheBatchNamingTheOutput() throws Exception {
+    Path model = linearClassifier(30L, 10L, 20L, 40L);
+    try (ModelRuntime rt = new ModelRuntime("m", model, 1, 1)) {
+      assertEquals("probabilities", rt.requested(PROBS));
+      AnswerEncoder enc = new AnswerEncoder("c", "1", List.of(output("30", "10", "20")),
+          rt.zipMapTaps());
+      Exception e = assertThrows(Exception.class,
+          () -> served(rt, enc, OnnxModels.randomFloats(ROWS * FEATURES, 11L)));
+      assertTrue(e.getMessage().contains("ZipMap") && e.getMessage().contains("3"),
+          e.getMessage());
+    }
+  }
+
+  /**
+   * An ai.onnx.ml LinearClassifier over the given classes, its probabilities reshaped to their
+   * own runtime shape (so ONNX Runtime knows only their rank), then a ZipMap of three labels.
+   */
+  private Path linearClassifier(long... classes) throws Exception {
+    Path model = tmp.resolve("ml" + classes.length + ".onnx");
+    float[] w = OnnxModels.randomFloats(classes.length * FEATURES, 9L);
+    float[] b = OnnxModels.randomFloats(classes.length, 12L);
+    Files.write(model, OnnxModels.graph("ml")
+        .input("x", TensorProto.DataType.FLOAT_VALUE, -1, FEATURES)
+        .output("label", TensorProto.DataType.INT64_VALUE, -1)
+        .outputSequenceOfMaps(PROBS, TensorProto.DataType.INT64_VALUE)
+        .node(OnnxModels.ML_DOMAIN, "LinearClassifier", List.of("x"),
+            List.of("label", "scores"), Attr.floats("coefficients", w),
+            Attr.floats("intercepts", b), Attr.ints("classlabels_ints", classes),
+            Attr.s("post_transform", "SOFTMAX"))
+        .node("Shape", List.of("scores"), List.of("scores_shape"))
+        .node("Reshape", List.of("scores", "scores_shape"), List.of("probabilities"))
+        .node(OnnxModels.ML_DOMAIN, "ZipMap", List.of("probabilities"), List.of(PROBS),
+            Attr.ints("classlabels_int64s", 30L, 10L, 20L))
+        .build());
+    return model;
+  }
+
   /** A ZipMap input that is already a graph output is requested as is: no copy of the model. */
   @Test
   void aZipMapInputThatIsAGraphOutputIsRequestedAsIs() throws Exception {
@@ -194,7 +255,7 @@ class ZipMapTensorPathTest {
       OrtEnvironment env = OrtEnvironment.getEnvironment();
       try (OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x), new long[] {ROWS, 3});
           OrtSession.Result r = rt.run(Map.of("x", in), Set.of(PROBS))) {
-        assertTrue(r.get(PROBS).isEmpty(), "the ZipMap node must not run");
+        assertTrue(r.get(PROBS).isEmpty(), "the sequence of maps must not be fetched");
         float[] got = floats(enc.read(PROBS, rt.output(r, PROBS), ROWS));
         for (int row = 0; row < ROWS; row++) {
           assertArrayEquals(new float[] {x[row * 3 + 1], x[row * 3 + 2], x[row * 3]},
