@@ -70,7 +70,8 @@ final class AnswerEncoder {
           this.taps.put(o.modelOutput(), t);
           try {
             columns.put(o.modelOutput(), ZipMapTensors.columns(t, o.classMap()));
-          } catch (IllegalStateException e) {
+          } catch (IllegalStateException | IllegalArgumentException e) {
+            // Each call fails with it, as when the maps were read (the server still loads).
             keysDiffer.put(o.modelOutput(), e.getMessage());
           }
         }
