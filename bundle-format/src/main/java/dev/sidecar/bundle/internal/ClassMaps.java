@@ -86,7 +86,7 @@ public final class ClassMaps {
     return v.getType().name().replace("ONNX_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
   }
 
-  private static String differs(String output, int r, Map<?, ?> m, List<String> keys) {
+  static String differs(String output, int r, Map<?, ?> m, List<String> keys) {
     List<String> found = new ArrayList<>();
     for (Object o : new TreeSet<>(m.keySet())) {
       found.add(String.valueOf(o));

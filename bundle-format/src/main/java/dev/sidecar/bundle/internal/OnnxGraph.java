@@ -6,6 +6,7 @@ import dev.sidecar.proto.onnx.AttributeProto;
 import dev.sidecar.proto.onnx.GraphProto;
 import dev.sidecar.proto.onnx.ModelProto;
 import dev.sidecar.proto.onnx.NodeProto;
+import dev.sidecar.proto.onnx.ValueInfoProto;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -32,8 +34,12 @@ public final class OnnxGraph {
       "classlabels_ints", "classlabels_strings");
 
   private final Map<String, NodeProto> producers = new HashMap<>();
+  private final Set<String> graphInputs;
+  private final Set<String> graphOutputs;
 
-  private OnnxGraph(List<NodeProto> nodes) {
+  private OnnxGraph(List<NodeProto> nodes, Set<String> graphInputs, Set<String> graphOutputs) {
+    this.graphInputs = graphInputs;
+    this.graphOutputs = graphOutputs;
     for (NodeProto n : nodes) {
       for (String out : n.getOutputList()) {
         producers.put(out, n);
@@ -44,6 +50,8 @@ public final class OnnxGraph {
   /** Reads the main graph's nodes of the model at {@code model}. */
   public static OnnxGraph read(Path model) throws IOException {
     List<NodeProto> nodes = new ArrayList<>();
+    Set<String> ins = new LinkedHashSet<>();
+    Set<String> outs = new LinkedHashSet<>();
     try (InputStream in = new BufferedInputStream(Files.newInputStream(model), 1 << 16)) {
       CodedInputStream c = CodedInputStream.newInstance(in);
       c.setSizeLimit(Integer.MAX_VALUE);
@@ -58,6 +66,10 @@ public final class OnnxGraph {
         while ((t = c.readTag()) != 0) {
           if (isMessage(t, GraphProto.NODE_FIELD_NUMBER)) {
             nodes.add(NodeProto.parseFrom(c.readBytes()));
+          } else if (isMessage(t, GraphProto.INPUT_FIELD_NUMBER)) {
+            ins.add(ValueInfoProto.parseFrom(c.readBytes()).getName());
+          } else if (isMessage(t, GraphProto.OUTPUT_FIELD_NUMBER)) {
+            outs.add(ValueInfoProto.parseFrom(c.readBytes()).getName());
           } else {
             c.skipField(t);
           }
@@ -65,7 +77,7 @@ public final class OnnxGraph {
         c.popLimit(old);
       }
     }
-    return new OnnxGraph(nodes);
+    return new OnnxGraph(nodes, ins, outs);
   }
 
   private static boolean isMessage(int tag, int field) {
@@ -120,18 +132,40 @@ public final class OnnxGraph {
     for (AttributeProto a : n.getAttributeList()) {
       if (a.getName().equals("classlabels_int64s") && a.getIntsCount() > 0) {
         return Optional.of(new ZipMapKeys(false, a.getIntsList().stream().map(String::valueOf)
-            .toList(), n.getName()));
+            .toList(), n.getName(), input(n)));
       }
       if (a.getName().equals("classlabels_strings") && a.getStringsCount() > 0) {
         return Optional.of(new ZipMapKeys(true, a.getStringsList().stream()
-            .map(b -> b.toStringUtf8()).toList(), n.getName()));
+            .map(b -> b.toStringUtf8()).toList(), n.getName(), input(n)));
       }
     }
     return Optional.empty();
   }
 
-  /** A ZipMap node's keys: strings or integers (then in decimal), in order, and its name. */
-  public record ZipMapKeys(boolean strings, List<String> keys, String nodeName) {
+  private static String input(NodeProto n) {
+    return n.getInputCount() == 0 ? "" : n.getInput(0);
+  }
+
+  /** True if {@code value} is an input of the main graph. */
+  public boolean isGraphInput(String value) {
+    return graphInputs.contains(value);
+  }
+
+  /** The outputs of the main graph, in the model's order. */
+  public Set<String> graphOutputs() {
+    return java.util.Collections.unmodifiableSet(graphOutputs);
+  }
+
+  /** True if {@code value} is an output of the main graph. */
+  public boolean isGraphOutput(String value) {
+    return graphOutputs.contains(value);
+  }
+
+  /**
+   * A ZipMap node's keys: strings or integers (then in decimal), in order, its name and the
+   * value it reads (its input tensor, the probabilities in key order; empty if it has none).
+   */
+  public record ZipMapKeys(boolean strings, List<String> keys, String nodeName, String input) {
   }
 
   /**

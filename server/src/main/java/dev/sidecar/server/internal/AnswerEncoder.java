@@ -13,6 +13,7 @@ import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.internal.ApiBinding.Output;
 import dev.sidecar.bundle.internal.ClassMaps;
 import dev.sidecar.bundle.internal.OrtTypes;
+import dev.sidecar.bundle.internal.ZipMapTensors;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.tensor.RawCodec;
 import io.grpc.Status;
@@ -45,19 +46,51 @@ final class AnswerEncoder {
   private final String version;
   /** The API's outputs that read a sequence of maps (ZipMap), by model output. */
   private final Map<String, OutputSpec.ClassMap> classMaps = new HashMap<>();
+  /** Of those, the ones the model computes as their ZipMap's input tensor, by model output. */
+  private final Map<String, ZipMapTensors.Tap> taps = new HashMap<>();
+  /** For each tapped output, the tensor column of each declared key (null: the keys differ). */
+  private final Map<String, int[]> columns = new HashMap<>();
+  /** For each tapped output whose declared keys are not its ZipMap's, the error to answer. */
+  private final Map<String, String> keysDiffer = new HashMap<>();
 
   AnswerEncoder(String name, String version, List<Output> outputs) {
+    this(name, version, outputs, Map.of());
+  }
+
+  /** @param taps the ZipMap outputs the model computes as tensors ({@link ModelRuntime#zipMapTaps}) */
+  AnswerEncoder(String name, String version, List<Output> outputs,
+      Map<String, ZipMapTensors.Tap> taps) {
     this.name = name;
     this.version = version;
     for (Output o : outputs) {
       if (o.classMap() != null) {
         classMaps.put(o.modelOutput(), o.classMap());
+        ZipMapTensors.Tap t = taps.get(o.modelOutput());
+        if (t != null) {
+          this.taps.put(o.modelOutput(), t);
+          try {
+            columns.put(o.modelOutput(), ZipMapTensors.columns(t, o.classMap()));
+          } catch (IllegalStateException | IllegalArgumentException e) {
+            // Each call fails with it, as when the maps were read (the server still loads).
+            keysDiffer.put(o.modelOutput(), e.getMessage());
+          }
+        }
       }
     }
   }
 
   BatchOutput read(String output, OnnxValue v, int total) throws OrtException {
     OutputSpec.ClassMap classMap = classMaps.get(output);
+    ZipMapTensors.Tap tap = taps.get(output);
+    if (tap != null && v instanceof OnnxTensor) {
+      // A ZipMap output computed as the ZipMap's input tensor: its columns in declared order.
+      String differ = keysDiffer.get(output);
+      if (differ != null) {
+        throw new IllegalStateException(differ);
+      }
+      ByteBuffer b = ZipMapTensors.read(tap, (OnnxTensor) v, columns.get(output), total);
+      return new BatchOutput(new long[] {total, classMap.keys().size()}, b, null);
+    }
     if (classMap != null) {
       // A sequence of maps (ZipMap): read by ClassMaps as FLOAT32 [N, k] in key order.
       float[] p = ClassMaps.toFloats(output, v, classMap, total);

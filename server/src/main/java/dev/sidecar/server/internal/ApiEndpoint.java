@@ -48,7 +48,7 @@ final class ApiEndpoint implements AutoCloseable {
     this.metadata = buildMetadata(bundle, binding);
     this.metrics = new ApiMetrics(name);
     this.decoder = new RequestDecoder(name, binding, model);
-    this.answers = new AnswerEncoder(name, version, binding.outputs());
+    this.answers = new AnswerEncoder(name, version, binding.outputs(), model.zipMapTaps());
     this.batcher = batcher.apply(new BatchRunner(name, model, metrics, answers, hook));
   }
 

@@ -1,29 +1,60 @@
 package dev.sidecar.server.internal;
 
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.sidecar.bundle.internal.ApiBinding;
 import dev.sidecar.bundle.internal.ApiBinding.Port;
+import dev.sidecar.bundle.internal.ZipMapTensors;
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One ONNX Runtime session of one bundle model, created once and shared by every API and
  * inference worker that uses the model (sessions are safe for concurrent {@code run}).
+ *
+ * <p>A ZipMap output (a sequence of maps, as skl2onnx converts classifiers) is fetched as the
+ * float {@code [N, k]} tensor its ZipMap node reads ({@link ZipMapTensors}): the session is
+ * created from a copy of the model in memory that also has that tensor as a graph output (the
+ * bundle's verified file is untouched; the added output is hidden from {@link #ports}), and
+ * {@link #run} fetches the tensor instead, so the maps are never read through the Java API
+ * (ONNX Runtime still runs the ZipMap node: its inference builds run the whole graph). A
+ * ZipMap whose input does not fit is read as a sequence of maps, as before, and the reason
+ * logged once.
  */
 final class ModelRuntime implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ModelRuntime.class);
   private final String name;
   private final OrtSession session;
   private final ApiBinding.Model ports;
   private final Map<String, Port> inputs;
   private final Map<String, Port> outputs;
+  /** The ZipMap outputs read from their input tensor instead, by output name. */
+  private final Map<String, ZipMapTensors.Tap> taps;
+  /** Outputs added to the model for {@link #taps}, hidden from the model's description. */
+  private final Set<String> hidden;
 
   ModelRuntime(String name, Path file, int intraOpThreads, int interOpThreads) throws OrtException {
     this.name = name;
     OrtEnvironment env = OrtEnvironment.getEnvironment();
+    ZipMapTensors plan = null;
+    try {
+      plan = ZipMapTensors.plan(file);
+    } catch (IOException | RuntimeException e) {
+      LOG.info("model '{}': ZipMap outputs, if any, are read as sequences of maps: its graph"
+          + " cannot be read for them: {}", name, e.toString());
+    }
+    OrtSession s = null;
     try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
       if (intraOpThreads > 0) {
         so.setIntraOpNumThreads(intraOpThreads);
@@ -32,10 +63,45 @@ final class ModelRuntime implements AutoCloseable {
         so.setInterOpNumThreads(interOpThreads);
       }
       so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-      this.session = env.createSession(file.toString(), so);
+      if (plan != null && plan.model() != null) {
+        try {
+          s = env.createSession(plan.model(), so);
+        } catch (OrtException | RuntimeException e) {
+          LOG.info("model '{}': ZipMap outputs {} are read as sequences of maps: ONNX Runtime"
+              + " cannot load the model with their inputs as outputs: {}", name,
+              plan.taps().keySet(), e.getMessage());
+          plan = null;
+        }
+      }
+      this.session = s != null ? s : env.createSession(file.toString(), so);
     }
     try {
-      this.ports = ApiBinding.Model.of(name, session);
+      ApiBinding.Model all = ApiBinding.Model.of(name, session);
+      Map<String, ZipMapTensors.Tap> taps = new LinkedHashMap<>();
+      Set<String> hidden = new HashSet<>();
+      if (plan != null) {
+        for (String why : plan.skipped()) {
+          LOG.info("model '{}': ZipMap {}; it is read as a sequence of maps", name, why);
+        }
+        for (ZipMapTensors.Tap t : plan.taps().values()) {
+          if (t.added()) {
+            hidden.add(t.tensor());
+          }
+          String why = ZipMapTensors.misfit(t, all.outputs().get(t.tensor()));
+          if (why != null) {
+            LOG.info("model '{}': ZipMap {}; it is read as a sequence of maps", name, why);
+          } else {
+            taps.put(t.output(), t);
+            LOG.debug("model '{}': ZipMap output '{}' is read from tensor '{}'", name,
+                t.output(), t.tensor());
+          }
+        }
+      }
+      Map<String, Port> outs = new LinkedHashMap<>(all.outputs());
+      outs.keySet().removeAll(hidden);
+      this.ports = new ApiBinding.Model(name, all.inputs(), outs);
+      this.hidden = Set.copyOf(hidden);
+      this.taps = Collections.unmodifiableMap(taps);
       this.inputs = ports.tensorInputs();
       this.outputs = ports.tensorOutputs();
     } catch (RuntimeException e) {
@@ -65,15 +131,50 @@ final class ModelRuntime implements AutoCloseable {
 
   /** All output names of the model, tensors or not (for error messages). */
   Set<String> allOutputNames() {
-    return session.getOutputNames();
+    Set<String> names = new LinkedHashSet<>(session.getOutputNames());
+    names.removeAll(hidden);
+    return names;
+  }
+
+  /**
+   * The ZipMap outputs that {@link #run} computes as their ZipMap node's input tensor (the
+   * maps are then never read), by output name; read them with {@link ZipMapTensors#read}.
+   */
+  Map<String, ZipMapTensors.Tap> zipMapTaps() {
+    return taps;
+  }
+
+  /** The value ONNX Runtime computes for {@code output}: its tensor if it is a tapped ZipMap. */
+  String requested(String output) {
+    ZipMapTensors.Tap t = taps.get(output);
+    return t == null ? output : t.tensor();
+  }
+
+  /** Model output {@code output} of a {@link #run} result (a tapped ZipMap's tensor). */
+  OnnxValue output(OrtSession.Result r, String output) {
+    String req = requested(output);
+    return r.get(req).orElseThrow(() -> new IllegalStateException("ONNX Runtime gave no value"
+        + " for model output '" + output + "'" + (req.equals(output) ? "" : " (tensor '" + req
+        + "')")));
   }
 
   Set<String> allInputNames() {
     return session.getInputNames();
   }
 
+  /**
+   * Runs the model for the {@code wanted} outputs; read each with {@link #output}, as a tapped
+   * ZipMap output is computed as its input tensor.
+   */
   OrtSession.Result run(Map<String, OnnxTensor> feeds, Set<String> wanted) throws OrtException {
-    return session.run(feeds, wanted);
+    if (taps.isEmpty()) {
+      return session.run(feeds, wanted);
+    }
+    Set<String> req = new LinkedHashSet<>();
+    for (String w : wanted) {
+      req.add(requested(w));
+    }
+    return session.run(feeds, req);
   }
 
   @Override
