@@ -268,7 +268,7 @@ class StreamingTest {
     return n;
   }
 
-  /** Files added to this session's context whose name starts with {@code bundleName}. */
+  /** Files added to the SparkContext whose name starts with {@code bundleName}. */
   private static long shippedCount(String bundleName) {
     long n = 0;
     scala.collection.Iterator<String> files = spark.sparkContext().listFiles().iterator();
