@@ -65,8 +65,8 @@ public final class SidecarRegistry {
   }
 
   private static IllegalStateException closedError() {
-    return new IllegalStateException("the sidecar connector's runtime in this JVM is closed"
-        + " (the JVM is exiting)");
+    return new IllegalStateException("the sidecar connector's runtime this task started with"
+        + " is closed (the JVM is exiting, or ConnectorRuntime.close was called)");
   }
 
   /** Stats from the running sidecar for {@code key}, without starting one. */
