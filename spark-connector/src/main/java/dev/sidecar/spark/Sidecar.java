@@ -5,7 +5,7 @@ import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.internal.BundleRef;
-import dev.sidecar.spark.internal.BundleShipper;
+import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.spark.internal.InternalFrames;
 import dev.sidecar.spark.internal.RemoteArchives;
 import dev.sidecar.spark.internal.ScoringFunction;
@@ -105,8 +105,8 @@ public final class Sidecar {
     checkDigest(ref, info.digest());
     ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
         options);
-    ScoringPlan plan = checked.shippedAs(BundleShipper.ship(df.sparkSession().sparkContext(),
-        archive, info.manifest().name(), info.digest()));
+    ScoringPlan plan = checked.shippedAs(ConnectorRuntime.get().shipper().ship(
+        df.sparkSession().sparkContext(), archive, info.manifest().name(), info.digest()));
     if (df.isStreaming()) {
       // toRdd() refuses a streaming plan: the same function, as a node of the streaming plan.
       return StreamingFrames.mapPartitions(df, new ScoringFunction(plan), plan.outputSchema());
@@ -154,7 +154,8 @@ public final class Sidecar {
     }
     checkDigest(ref, info.digest());
     ScoringPlan plan = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
-        options).readFrom(info.manifest().name(), RemoteArchives.source(sc, ref.location()));
+        options).readFrom(info.manifest().name(),
+            ConnectorRuntime.get().shipper().remote(sc, ref.location()));
     RDD<InternalRow> rows = df.queryExecution().toRdd();
     RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
     return InternalFrames.create(df.sparkSession(), scored, plan.outputSchema());

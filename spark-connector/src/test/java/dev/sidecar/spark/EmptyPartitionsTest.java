@@ -3,7 +3,7 @@ package dev.sidecar.spark;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.sidecar.spark.RunOptions.SidecarMode;
-import dev.sidecar.spark.internal.ExecutorBundles;
+import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
 import java.util.List;
@@ -38,7 +38,7 @@ class EmptyPartitionsTest {
     assertEquals(0, Sidecar.runSpark(b.archive(), "i64", empty, OPTS).count());
     SidecarKey key = SidecarKey.of(b.digest(), OPTS);
     assertEquals(0, SidecarRegistry.get().starts(key), "no sidecar started");
-    assertEquals(0, ExecutorBundles.unpacks(b.digest()), "nothing unpacked");
+    assertEquals(0, ConnectorRuntime.get().bundles().unpacks(b.digest()), "nothing unpacked");
   }
 
   @Test

@@ -2,7 +2,7 @@ package dev.sidecar.spark;
 
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
-import dev.sidecar.spark.internal.ExecutorBundles;
+import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.spark.internal.SidecarCache;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
@@ -61,8 +61,8 @@ public final class ExecutorProbe implements MapPartitionsFunction<Row, Row> {
         stats.map(StatsResponse::getInstanceId).orElse(""),
         stats.map(StatsResponse::getPid).orElse(-1L), rows,
         stats.map(StatsResponse::getStreamsOpened).orElse(-1L),
-        SidecarRegistry.get().starts(key), ExecutorBundles.unpacks(key.bundleDigest()),
-        ProcessHandle.current().pid(), ExecutorBundles.fetches(), SidecarCache.root().toString(),
+        SidecarRegistry.get().starts(key), ConnectorRuntime.get().bundles().unpacks(key.bundleDigest()),
+        ProcessHandle.current().pid(), ConnectorRuntime.get().bundles().fetches(), SidecarCache.root().toString(),
         SparkEnv.get().blockManager().diskBlockManager().localDirs()[0].getAbsolutePath()))
         .iterator();
   }

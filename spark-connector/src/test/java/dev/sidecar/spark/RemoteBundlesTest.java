@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sidecar.spark.RunOptions.SidecarMode;
-import dev.sidecar.spark.internal.RemoteArchives;
+import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.testkit.LoopbackHttpServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,10 +96,10 @@ class RemoteBundlesTest {
 
   @Test
   void httpsWithTheJvmsTrustStoreAndAPinnedDigest() {
-    int before = RemoteArchives.fetches();
+    int before = ConnectorRuntime.get().bundles().remoteFetches();
     assertScoresIris(https.url("/models/iris.bundle") + "#" + iris.digest(), OPTS);
     assertTrue(https.gets("/models/iris.bundle") >= 1);
-    assertTrue(RemoteArchives.fetches() - before <= 1, "copied at most once into the cache");
+    assertTrue(ConnectorRuntime.get().bundles().remoteFetches() - before <= 1, "copied at most once into the cache");
   }
 
   @Test

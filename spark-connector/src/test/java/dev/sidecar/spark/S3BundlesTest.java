@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.spark.RunOptions.SidecarMode;
+import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.spark.internal.RemoteArchives;
 import dev.sidecar.testkit.S3Server;
 import java.io.InputStream;
@@ -91,12 +92,12 @@ class S3BundlesTest {
 
   @Test
   void scoresABundleOnS3EqualToTheExpectedPredictions() {
-    int before = RemoteArchives.fetches();
+    int before = ConnectorRuntime.get().bundles().remoteFetches();
     Iris.assertMatchesExpected(Sidecar.runSpark(irisUri, "classify", Iris.frame(spark, 3), OPTS),
         "");
     Iris.assertMatchesExpected(Sidecar.runSpark(irisUri + "#" + iris.digest(), "classify_tensor",
         Iris.withFeatureArray(Iris.frame(spark, 2)), OPTS), "");
-    assertTrue(RemoteArchives.fetches() - before <= 1, "copied at most once into the cache");
+    assertTrue(ConnectorRuntime.get().bundles().remoteFetches() - before <= 1, "copied at most once into the cache");
   }
 
   @Test

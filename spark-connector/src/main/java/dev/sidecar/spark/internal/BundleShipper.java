@@ -1,5 +1,6 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.bundle.internal.Digests;
 import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.PrivateFiles;
 import java.io.IOException;
@@ -8,9 +9,11 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.SparkContext;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerApplicationEnd;
 import org.slf4j.Logger;
@@ -20,15 +23,28 @@ import org.slf4j.LoggerFactory;
  * Driver side of bundle distribution: adds a bundle's archive to Spark's file distribution
  * once per application, under {@code <name>-<digest12>.bundle}, so every executor fetches it at
  * most once however many jobs and {@code runSpark} calls use it. The archive is linked (or
- * copied) into a new 0700 temporary directory that is removed when the application ends or the
- * JVM exits.
+ * copied) into a new 0700 temporary directory per application. For a bundle read from a URI,
+ * the application's Hadoop configuration is broadcast once ({@link #remote}) and reused while
+ * it is unchanged.
+ *
+ * <p>One per {@link ConnectorRuntime}. What it keeps for an application (the staging directory,
+ * the broadcast configuration) is dropped, and the directory deleted, when the application ends;
+ * the runtime's close does the same for every application.
  */
 public final class BundleShipper {
   private static final Logger LOG = LoggerFactory.getLogger(BundleShipper.class);
-  /** Temporary directory per application id. */
-  private static final Map<String, Path> STAGING = new ConcurrentHashMap<>();
+  /** What this driver keeps per application id; guarded by {@code this}. */
+  private final Map<String, Application> applications = new HashMap<>();
+  private boolean closed;
 
-  private BundleShipper() {
+  /** One application's staging directory and its last broadcast Hadoop configuration. */
+  private static final class Application {
+    Path staging;
+    String confDigest;
+    Broadcast<byte[]> conf;
+  }
+
+  BundleShipper() {
   }
 
   /**
@@ -39,14 +55,14 @@ public final class BundleShipper {
   }
 
   /** Ships the archive unless this application already has it. */
-  public static synchronized Shipped ship(SparkContext sc, Path archive, String bundleName,
+  public synchronized Shipped ship(SparkContext sc, Path archive, String bundleName,
       String digest) {
     String fileName = BundleFiles.shippedFileName(bundleName, digest);
     String uri = shippedUri(sc, fileName);
     if (uri != null) {
       return new Shipped(fileName, uri);
     }
-    Path staged = stagingDir(sc).resolve(fileName);
+    Path staged = stagingDir(application(sc)).resolve(fileName);
     try {
       if (!Files.exists(staged)) {
         try {
@@ -93,25 +109,70 @@ public final class BundleShipper {
     }
   }
 
-  private static Path stagingDir(SparkContext sc) {
-    return STAGING.computeIfAbsent(sc.applicationId(), id -> {
+  /**
+   * The executors' way to an archive at {@code uri}: the URI and a broadcast of the
+   * application's Hadoop configuration, broadcast again only when the configuration changed
+   * (the previous broadcast is then Spark's to clean once no plan refers to it).
+   */
+  public synchronized RemoteArchives.Source remote(SparkContext sc, String uri) {
+    byte[] conf = RemoteArchives.serialize(sc.hadoopConfiguration());
+    String digest = Digests.sha256Hex(conf);
+    Application app = application(sc);
+    if (app.conf == null || !digest.equals(app.confDigest)) {
+      app.conf = JavaSparkContext.fromSparkContext(sc).broadcast(conf);
+      app.confDigest = digest;
+    }
+    return new RemoteArchives.Source(uri, app.conf);
+  }
+
+  /** What this driver keeps for {@code sc}'s application, forgotten when it ends. */
+  private Application application(SparkContext sc) {
+    if (closed) {
+      throw new IllegalStateException("the sidecar connector's runtime in this JVM is closed");
+    }
+    String id = sc.applicationId();
+    Application app = applications.get(id);
+    if (app == null) {
+      app = new Application();
+      applications.put(id, app);
+      sc.addSparkListener(new SparkListener() {
+        @Override
+        public void onApplicationEnd(SparkListenerApplicationEnd end) {
+          ended(id);
+        }
+      });
+    }
+    return app;
+  }
+
+  private static Path stagingDir(Application app) {
+    if (app.staging == null) {
       try {
         Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")),
             "sidecar-ship-", PrivateFiles.dirAttribute());
         PrivateFiles.restrict(dir, true);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> FileTrees.deleteQuietly(dir),
-            "sidecar-ship-cleanup"));
-        sc.addSparkListener(new SparkListener() {
-          @Override
-          public void onApplicationEnd(SparkListenerApplicationEnd end) {
-            STAGING.remove(id);
-            FileTrees.deleteQuietly(dir);
-          }
-        });
-        return dir;
+        app.staging = dir;
       } catch (IOException e) {
         throw new UncheckedIOException("cannot create a staging directory for bundle archives", e);
       }
-    });
+    }
+    return app.staging;
+  }
+
+  private synchronized void ended(String id) {
+    forget(applications.remove(id));
+  }
+
+  private static void forget(Application app) {
+    if (app != null && app.staging != null) {
+      FileTrees.deleteQuietly(app.staging);
+    }
+  }
+
+  /** Deletes every application's staging directory and forgets them; later calls fail. */
+  synchronized void close() {
+    closed = true;
+    applications.values().forEach(BundleShipper::forget);
+    applications.clear();
   }
 }

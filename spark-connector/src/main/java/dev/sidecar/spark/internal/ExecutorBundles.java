@@ -23,21 +23,23 @@ import org.slf4j.LoggerFactory;
  * into the {@linkplain SidecarCache cache} once per cache; the unpack is shared by processes
  * through the bundle module's file lock. Every sidecar start goes through
  * {@link BundleArchive#unpackCached}, which checks the cached copy before it is served again.
+ * One per {@link ConnectorRuntime}, which also holds its counters.
  */
 public final class ExecutorBundles {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorBundles.class);
-  private static final Map<String, AtomicInteger> UNPACKS = new ConcurrentHashMap<>();
-  private static final AtomicInteger FETCHES = new AtomicInteger();
+  private final Map<String, AtomicInteger> unpacks = new ConcurrentHashMap<>();
+  private final AtomicInteger fetches = new AtomicInteger();
+  private final AtomicInteger remoteFetches = new AtomicInteger();
 
-  private ExecutorBundles() {
+  ExecutorBundles() {
   }
 
   /** The unpacked, verified bundle of {@code plan}, unpacking it when the cache lacks it. */
-  static Bundle bundle(ScoringPlan plan) {
+  Bundle bundle(ScoringPlan plan) {
     Path cache = SidecarCache.root();
     Path archive;
     if (plan.remote() != null) {
-      archive = RemoteArchives.fetch(plan, cache);
+      archive = RemoteArchives.fetch(plan, cache, remoteFetches);
     } else {
       archive = Path.of(SparkFiles.get(plan.shippedFileName()));
       if (!Files.isRegularFile(archive)) {
@@ -52,7 +54,7 @@ public final class ExecutorBundles {
           + " has digest " + b.digest() + ", expected " + plan.bundleDigest());
     }
     if (result.unpacked()) {
-      UNPACKS.computeIfAbsent(plan.bundleDigest(), d -> new AtomicInteger()).incrementAndGet();
+      unpacks.computeIfAbsent(plan.bundleDigest(), d -> new AtomicInteger()).incrementAndGet();
     }
     return b;
   }
@@ -62,7 +64,7 @@ public final class ExecutorBundles {
    * it among this task's files (Spark 4 runs a session's queries with the session's own file
    * set, which does not include files added to the context outside it). Once per cache.
    */
-  private static Path fetchFromDriver(ScoringPlan plan, Path cache) {
+  private Path fetchFromDriver(ScoringPlan plan, Path cache) {
     String uri = plan.shippedUri();
     try {
       Path dir = PrivateFiles.directory(cache.resolve("archives"));
@@ -101,7 +103,7 @@ public final class ExecutorBundles {
       } finally {
         Files.deleteIfExists(tmp);
       }
-      FETCHES.incrementAndGet();
+      fetches.incrementAndGet();
       return target;
     } catch (java.io.IOException | RuntimeException e) {
       throw new SidecarSparkException("the archive of bundle " + plan.bundleTag() + " ("
@@ -110,14 +112,19 @@ public final class ExecutorBundles {
     }
   }
 
-  /** How many archives this JVM fetched from the driver itself (see {@link #fetchFromDriver}). */
-  public static int fetches() {
-    return FETCHES.get();
+  /** How many archives this runtime fetched from the driver itself (see {@link #fetchFromDriver}). */
+  public int fetches() {
+    return fetches.get();
   }
 
-  /** How many times this JVM unpacked the bundle with {@code digest} (0 when another did). */
-  public static int unpacks(String digest) {
-    AtomicInteger n = UNPACKS.get(digest);
+  /** How many archives this runtime copied from URIs (see {@link RemoteArchives#fetch}). */
+  public int remoteFetches() {
+    return remoteFetches.get();
+  }
+
+  /** How many times this runtime unpacked the bundle with {@code digest} (0 when another did). */
+  public int unpacks(String digest) {
+    AtomicInteger n = unpacks.get(digest);
     return n == null ? 0 : n.get();
   }
 }

@@ -6,14 +6,12 @@ import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.SidecarSparkException;
 import io.grpc.ManagedChannel;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** A sidecar inside this JVM, reached through gRPC's in-process transport: for small local runs. */
 final class InProcessSidecar implements SidecarHandle {
   private static final Logger LOG = LoggerFactory.getLogger(InProcessSidecar.class);
-  private static final AtomicInteger COUNTER = new AtomicInteger();
 
   private final ModelServer server;
   private final String name;
@@ -26,9 +24,9 @@ final class InProcessSidecar implements SidecarHandle {
     this.channel = SidecarChannels.forTarget(server.target());
   }
 
-  static InProcessSidecar start(Bundle bundle, RunOptions options) {
-    String name = "sidecar-" + BundleFiles.shortDigest(bundle.digest()) + "-"
-        + COUNTER.incrementAndGet();
+  /** Starts the in-process server for sidecar {@code n} of this JVM (which names it). */
+  static InProcessSidecar start(Bundle bundle, RunOptions options, int n) {
+    String name = "sidecar-" + BundleFiles.shortDigest(bundle.digest()) + "-" + n;
     ModelServer server;
     try {
       server = ModelServer.builder(bundle).inProcess(name)

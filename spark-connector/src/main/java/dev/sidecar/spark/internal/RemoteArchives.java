@@ -4,7 +4,6 @@ import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Digests;
 import dev.sidecar.bundle.internal.Downloads;
 import dev.sidecar.bundle.internal.Locks;
 import dev.sidecar.bundle.internal.PrivateFiles;
@@ -34,7 +33,6 @@ import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileContext;
@@ -42,8 +40,6 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.UnsupportedFileSystemException;
-import org.apache.spark.SparkContext;
-import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,15 +52,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>In Spark, the driver reads only the manifest (the archive's first entry) to plan; each
  * executor then copies the archive from the URI itself, once, into its private cache (with a
- * broadcast copy of the driver's Hadoop configuration), checks the copy's digest is the one the
- * driver planned with, and unpacks it verifying every file. The archive never passes through
- * the driver.
+ * broadcast copy of the driver's Hadoop configuration, made once per application and
+ * configuration by {@link BundleShipper#remote}), checks the copy's digest is the one the driver
+ * planned with, and unpacks it verifying every file. The archive never passes through the
+ * driver. Holds no state: everything here is a function of its arguments.
  */
 public final class RemoteArchives {
   private static final Logger LOG = LoggerFactory.getLogger(RemoteArchives.class);
-  private static final AtomicInteger FETCHES = new AtomicInteger();
-  /** Broadcast Hadoop configurations per application and content digest. */
-  private static final Map<String, Broadcast<byte[]>> CONFS = new ConcurrentHashMap<>();
 
   private RemoteArchives() {
   }
@@ -90,23 +84,15 @@ public final class RemoteArchives {
     }
   }
 
-  /** The executors' way to the archive: the URI and a broadcast of the Hadoop configuration. */
-  public static Source source(SparkContext sc, String uri) {
-    byte[] conf = serialize(sc.hadoopConfiguration());
-    String key = sc.applicationId() + "/" + Digests.sha256Hex(conf);
-    Broadcast<byte[]> b = CONFS.computeIfAbsent(key,
-        k -> JavaSparkContext.fromSparkContext(sc).broadcast(conf));
-    return new Source(uri, b);
-  }
-
   // ---- executors -------------------------------------------------------------------------
 
   /**
    * The archive of {@code plan} in {@code cache/archives/}, copied from its URI unless this
    * cache already has it (one copy per cache, under a file lock). A fresh copy whose digest is
    * not the planned one (the object changed after the driver read it) is refused and deleted.
+   * {@code copies} counts the copies made.
    */
-  static Path fetch(ScoringPlan plan, Path cache) {
+  static Path fetch(ScoringPlan plan, Path cache, AtomicInteger copies) {
     Source src = plan.remote();
     String uri = src.uri();
     try {
@@ -136,7 +122,7 @@ public final class RemoteArchives {
               } finally {
                 Files.deleteIfExists(tmp);
               }
-              FETCHES.incrementAndGet();
+              copies.incrementAndGet();
               LOG.info("copied bundle archive {} ({}) into {}", uri, plan.bundleDigest(), target);
               return target;
             } catch (IOException e) {
@@ -147,11 +133,6 @@ public final class RemoteArchives {
       throw new SidecarSparkException("cannot copy the archive of bundle " + plan.bundleTag()
           + " from " + uri + " on this executor: " + e.getMessage(), e);
     }
-  }
-
-  /** How many archives this JVM copied from URIs (see {@link #fetch}). */
-  public static int fetches() {
-    return FETCHES.get();
   }
 
   // ---- any side ----------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import org.apache.spark.util.TaskCompletionListener;
 
 /**
  * The task side of {@code runSpark}: an empty partition returns at once (no bundle, no sidecar);
- * otherwise a {@link PartitionScorer} leases this JVM's sidecar for the plan's bundle, and the
- * task's completion stops its stream and returns the lease.
+ * otherwise a {@link PartitionScorer} leases this JVM's sidecar for the plan's bundle from the
+ * {@link ConnectorRuntime}, and the task's completion stops its stream and returns the lease.
  */
 public final class ScoringFunction implements FlatMapFunction<Iterator<InternalRow>, InternalRow> {
   private static final long serialVersionUID = 1L;
@@ -27,8 +27,7 @@ public final class ScoringFunction implements FlatMapFunction<Iterator<InternalR
     }
     TaskContext task = TaskContext.get();
     PartitionScorer scorer = new PartitionScorer(plan, input,
-        () -> SidecarRegistry.get().acquire(plan.sidecarKey(),
-            () -> ExecutorBundles.bundle(plan), plan.options()),
+        () -> ConnectorRuntime.get().lease(plan),
         task == null ? -1 : task.partitionId());
     if (task != null) {
       task.addTaskCompletionListener((TaskCompletionListener) context -> scorer.close());

@@ -19,7 +19,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,7 +32,6 @@ import org.slf4j.LoggerFactory;
  */
 final class SharedMemoryChunks implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SharedMemoryChunks.class);
-  private static final AtomicBoolean SWEPT = new AtomicBoolean();
   private static final int ALIGN = 64;
 
   /** One region: the memory of one chunk in flight. */
@@ -102,7 +100,7 @@ final class SharedMemoryChunks implements AutoCloseable {
     if (!plan.options().sharedMemory() || !SharedMemoryFiles.available()) {
       return null;
     }
-    if (SWEPT.compareAndSet(false, true)) {
+    if (ConnectorRuntime.get().firstSharedMemoryUse()) {
       int n = SharedMemoryFiles.sweep();
       if (n > 0) {
         LOG.info("deleted {} shared-memory region(s) left in {} by ended processes", n,

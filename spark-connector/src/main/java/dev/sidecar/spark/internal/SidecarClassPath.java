@@ -40,24 +40,30 @@ import org.slf4j.spi.SLF4JServiceProvider;
  * through the server's {@link StderrLoggerProvider}, named by a services file in a directory
  * of the sidecar's own ({@link #loggingDir}), not through the executor's logging backend,
  * whose start alone cost a third of a second. Without the list, the whole class path is used.
+ * One per {@link ConnectorRuntime}, which keeps the class path once computed.
  */
 final class SidecarClassPath {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarClassPath.class);
   static final String LIST = "sidecar-runtime.classpath";
 
-  private static volatile String cached;
+  private volatile String cached;
 
-  private SidecarClassPath() {
+  SidecarClassPath() {
   }
 
-  /** The sidecar's class path (computed once per JVM). */
-  static String get() {
+  /** The sidecar's class path (computed once per runtime). */
+  String get() {
     String cp = cached;
     if (cp == null) {
       cp = String.join(File.pathSeparator, compute(listed(), classPathEntries(), anchors()));
       cached = cp;
     }
     return cp;
+  }
+
+  /** Forgets the class path; the next {@link #get()} computes it again. */
+  void clear() {
+    cached = null;
   }
 
   /**

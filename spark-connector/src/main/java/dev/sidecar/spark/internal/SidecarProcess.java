@@ -1,7 +1,6 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.server.SidecarMain;
@@ -26,7 +25,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,12 +34,12 @@ import org.slf4j.LoggerFactory;
  * Its stderr goes to a 0600 log file in the {@linkplain SidecarCache cache} whose tail every
  * failure message quotes. Listens on a 0600 Unix socket in its 0700 scratch directory (see
  * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable.
- * Public only so the benchmarks can time a start exactly as an executor makes it.
+ * Started by the {@link ConnectorRuntime}, which numbers it and owns its scratch directory and
+ * class path. Public only so the benchmarks can time a start exactly as an executor makes it.
  */
 public final class SidecarProcess implements SidecarHandle {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarProcess.class);
   private static final String READY_PREFIX = SidecarMain.READY_PREFIX;
-  private static final AtomicInteger COUNTER = new AtomicInteger();
   private static final int TAIL_LINES = 30;
 
   private final Process process;
@@ -63,26 +61,37 @@ public final class SidecarProcess implements SidecarHandle {
     this.channel = SidecarChannels.forTarget(target);
   }
 
-  /** Starts a sidecar for an unpacked bundle and waits for its ready line. */
+  /**
+   * Starts a sidecar for an unpacked bundle, as an executor does, and waits for its ready line.
+   * It is not one of the registry's: the caller closes it.
+   */
   public static SidecarProcess start(Bundle bundle, RunOptions options) {
+    return ConnectorRuntime.get().startProcess(bundle, options);
+  }
+
+  /**
+   * Starts sidecar {@code n} of this JVM for an unpacked bundle and waits for its ready line. Its
+   * scratch directory comes from {@code scratches}, which deletes it when the process exits.
+   */
+  static SidecarProcess start(Bundle bundle, RunOptions options, int n,
+      SidecarScratch scratches, SidecarClassPath classPath) {
     long self = ProcessHandle.current().pid();
-    int n = COUNTER.incrementAndGet();
     String shortDigest = BundleFiles.shortDigest(bundle.digest());
     Path log = newLog("sidecar-" + shortDigest + "-" + self + "-" + n + ".log");
-    Path scratch = SidecarScratch.create(self, n);
+    Path scratch = scratches.create(self, n);
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(options.sidecarJvmOptions());
     cmd.add("-Djava.io.tmpdir=" + scratch);
-    Path ortNative = SidecarScratch.onnxRuntimeNativeDir();
+    Path ortNative = scratches.onnxRuntimeNativeDir();
     if (ortNative != null) {
       cmd.add("-Donnxruntime.native.path=" + ortNative);
     }
     cmd.add("-cp");
     try {
-      cmd.add(SidecarClassPath.loggingDir(scratch) + File.pathSeparator + SidecarClassPath.get());
+      cmd.add(SidecarClassPath.loggingDir(scratch) + File.pathSeparator + classPath.get());
     } catch (IOException e) {
-      FileTrees.deleteQuietly(scratch);
+      scratches.release(List.of(scratch));
       throw new UncheckedIOException("cannot write the sidecar's logging set-up in " + scratch, e);
     }
     cmd.add(SidecarMain.class.getName());
@@ -91,9 +100,9 @@ public final class SidecarProcess implements SidecarHandle {
     Path socket = null;
     if (unixSocketsAvailable()) {
       try {
-        socket = SidecarScratch.socket(scratch);
+        socket = scratches.socket(scratch);
       } catch (IOException e) {
-        FileTrees.deleteQuietly(scratch);
+        scratches.release(List.of(scratch));
         throw new UncheckedIOException("cannot create a private directory for the sidecar's"
             + " socket", e);
       }
@@ -118,13 +127,13 @@ public final class SidecarProcess implements SidecarHandle {
           .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
           .start();
     } catch (IOException e) {
-      owned.forEach(FileTrees::deleteQuietly);
+      scratches.release(owned);
       throw new SidecarSparkException("cannot launch the sidecar for bundle " + bundle.tag()
           + " (" + String.join(" ", cmd.subList(0, 1)) + "): " + e.getMessage());
     }
     // Whatever ends the sidecar (close, a crash, a kill), its scratch files go with it.
     CompletableFuture<Void> scratchGone =
-        process.onExit().thenRun(() -> owned.forEach(FileTrees::deleteQuietly));
+        process.onExit().thenRun(() -> scratches.release(owned));
     CompletableFuture<String> ready = new CompletableFuture<>();
     Thread reader = new Thread(() -> readStdout(process, log, ready),
         "sidecar-stdout-" + process.pid());

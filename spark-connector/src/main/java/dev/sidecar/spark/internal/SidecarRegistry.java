@@ -16,25 +16,33 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one owner of this JVM's sidecars: one per {@link SidecarKey} (bundle digest, mode and the
- * settings that shape the sidecar), started by the first task that needs it and shared by every
- * concurrent and later task with the same key. Tasks hold a {@link Lease}; a
- * sidecar found dead (or reported broken by a task) is replaced by a fresh one on the next
- * acquire and stopped once its last lease is returned. A shutdown hook stops them all.
+ * The sidecars of a {@link ConnectorRuntime}: one per {@link SidecarKey} (bundle digest, mode
+ * and the settings that shape the sidecar), started by the first task that needs it and shared
+ * by every concurrent and later task with the same key. Tasks hold a {@link Lease}; a sidecar
+ * found dead (or reported broken by a task) is replaced by a fresh one on the next acquire and
+ * stopped once its last lease is returned. The runtime's close stops them all
+ * ({@link #shutdown()}).
  */
 public final class SidecarRegistry {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarRegistry.class);
-  private static final SidecarRegistry INSTANCE = new SidecarRegistry();
 
+  /** How the registry starts a sidecar; the runtime's, which numbers and places it. */
+  @FunctionalInterface
+  interface Starter {
+    SidecarHandle start(SidecarKey key, Bundle bundle, RunOptions options);
+  }
+
+  private final Starter starter;
   private final Map<SidecarKey, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean shutDown;
 
-  private SidecarRegistry() {
-    Runtime.getRuntime().addShutdownHook(new Thread(this::shutdown, "sidecar-registry-shutdown"));
+  SidecarRegistry(Starter starter) {
+    this.starter = starter;
   }
 
+  /** The registry of this JVM's runtime: {@code ConnectorRuntime.get().sidecars()}. */
   public static SidecarRegistry get() {
-    return INSTANCE;
+    return ConnectorRuntime.get().sidecars();
   }
 
   /**
@@ -43,9 +51,22 @@ public final class SidecarRegistry {
    */
   Lease acquire(SidecarKey key, Supplier<Bundle> bundle, RunOptions options) {
     if (shutDown) {
-      throw new IllegalStateException("SidecarRegistry is shut down (the JVM is exiting)");
+      throw closedError();
     }
-    return slots.computeIfAbsent(key, k -> new Slot()).acquire(key, bundle, options);
+    Slot slot = slots.computeIfAbsent(key, k -> new Slot(starter));
+    Lease lease = slot.acquire(key, bundle, options);
+    if (shutDown) {
+      // Closed while this sidecar started: shutdown() may have drained the slot before it.
+      lease.close();
+      closeAll(slot.drain());
+      throw closedError();
+    }
+    return lease;
+  }
+
+  private static IllegalStateException closedError() {
+    return new IllegalStateException("the sidecar connector's runtime this task started with"
+        + " is closed (the JVM is exiting, or ConnectorRuntime.close was called)");
   }
 
   /** Stats from the running sidecar for {@code key}, without starting one. */
@@ -66,19 +87,24 @@ public final class SidecarRegistry {
     return h == null || !h.isAlive() ? Optional.empty() : Optional.of(h.pid());
   }
 
-  /** How many sidecars this registry has started for {@code key} since the JVM started. */
+  /** How many sidecars this registry has started for {@code key}. */
   public int starts(SidecarKey key) {
     Slot slot = slots.get(key);
     return slot == null ? 0 : slot.starts;
   }
 
-  /** Stops every sidecar; later acquires fail. Called by the shutdown hook. */
+  /** Stops every sidecar and waits for it; later acquires fail. Called by the runtime's close. */
   void shutdown() {
     shutDown = true;
     List<SidecarHandle> all = new ArrayList<>();
     for (Slot s : slots.values()) {
       all.addAll(s.drain());
     }
+    slots.clear();
+    closeAll(all);
+  }
+
+  private static void closeAll(List<SidecarHandle> all) {
     for (SidecarHandle h : all) {
       try {
         h.close();
@@ -90,10 +116,15 @@ public final class SidecarRegistry {
 
   /** One key's sidecar, the leases on it, and retired sidecars waiting for their last lease. */
   private static final class Slot {
+    private final Starter starter;
     private SidecarHandle current;
     private int currentLeases;
     private final Map<SidecarHandle, Integer> retired = new ConcurrentHashMap<>();
     private int starts;
+
+    Slot(Starter starter) {
+      this.starter = starter;
+    }
 
     synchronized SidecarHandle current() {
       return current;
@@ -105,9 +136,7 @@ public final class SidecarRegistry {
         retire();
       }
       if (current == null) {
-        Bundle b = bundle.get();
-        current = key.mode() == RunOptions.SidecarMode.IN_PROCESS
-            ? InProcessSidecar.start(b, options) : SidecarProcess.start(b, options);
+        current = starter.start(key, bundle.get(), options);
         currentLeases = 0;
         starts++;
       }

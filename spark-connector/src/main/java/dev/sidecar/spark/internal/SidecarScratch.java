@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -38,31 +39,37 @@ import org.slf4j.LoggerFactory;
  *   <li>ONNX Runtime's native libraries, unpacked once per cache and handed to each sidecar as
  *       {@code onnxruntime.native.path}, so no start unpacks them again. A sidecar loads them,
  *       so they are never taken on trust: the directory is named after the SHA-256 of the
- *       class path's libraries (read once per JVM), and a copy is used only when it is the
+ *       class path's libraries (read once per runtime), and a copy is used only when it is the
  *       user's own, writable by nobody else, and byte for byte those libraries. Anything else
  *       found there is moved aside and unpacked again.
  * </ul>
+ *
+ * <p>One per {@link ConnectorRuntime}: it knows the scratch directories of its sidecars that
+ * still exist, and its close deletes them (a sidecar's exit normally has).
  */
 final class SidecarScratch {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarScratch.class);
   /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
   static final int MAX_SOCKET_PATH_BYTES = 107;
-  /** The verified native library directory of each cache root this JVM has used. */
-  private static final Map<Path, Path> NATIVE_DIRS = new ConcurrentHashMap<>();
-  private static NativeLibs classPathLibs;
-  private static boolean classPathLibsRead;
+  /** The verified native library directory of each cache root this runtime has used. */
+  private final Map<Path, Path> nativeDirs = new ConcurrentHashMap<>();
+  /** Scratch directories (and out-of-cache socket directories) not deleted yet. */
+  private final Set<Path> live = ConcurrentHashMap.newKeySet();
+  private NativeLibs classPathLibs;
+  private boolean classPathLibsRead;
 
-  private SidecarScratch() {
+  SidecarScratch() {
   }
 
   /** A new scratch directory (0700) for sidecar {@code n} of this JVM; stale ones go first. */
-  static Path create(long selfPid, int n) {
+  Path create(long selfPid, int n) {
     Path root = SidecarCache.root().resolve("sidecar-scratch");
     try {
       PrivateFiles.directory(root);
       sweep(root);
       Path dir = root.resolve(selfPid + "-" + n);
       FileTrees.deleteRecursively(dir);
+      live.add(dir);
       return PrivateFiles.directory(dir);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create a private scratch directory under " + root
@@ -73,16 +80,38 @@ final class SidecarScratch {
   /**
    * Where the sidecar with this scratch directory listens: {@code sidecar.sock} in it, or, when
    * that path is too long for a Unix socket (deep Spark local directories), in a new 0700
-   * directory under {@code /tmp}; the caller deletes its parent with the scratch directory.
+   * directory under {@code /tmp}; {@link #release} deletes its parent with the scratch directory.
    */
-  static Path socket(Path scratch) throws IOException {
+  Path socket(Path scratch) throws IOException {
     Path socket = scratch.resolve("sidecar.sock");
     if (socket.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH_BYTES) {
       return socket;
     }
     Path dir = Files.createTempDirectory(Path.of("/tmp"), "sidecar-", PrivateFiles.dirAttribute());
+    live.add(dir);
     PrivateFiles.restrict(dir, true);
     return dir.resolve("sidecar.sock");
+  }
+
+  /** Deletes a sidecar's directories ({@link #create}, {@link #socket}): it has exited. */
+  void release(List<Path> dirs) {
+    for (Path d : dirs) {
+      FileTrees.deleteQuietly(d);
+      live.remove(d);
+    }
+  }
+
+  /**
+   * Deletes the directories of this runtime's sidecars still there and forgets the verified
+   * native libraries; called once the sidecars are stopped.
+   */
+  void close() {
+    release(List.copyOf(live));
+    synchronized (this) {
+      nativeDirs.clear();
+      classPathLibs = null;
+      classPathLibsRead = false;
+    }
   }
 
   /** Deletes the scratch directories whose executor ({@code <pid>-<n>}) is no longer running. */
@@ -111,16 +140,16 @@ final class SidecarScratch {
    * cache; null when the class path has none for it or they cannot be unpacked (the sidecar then
    * lets ONNX Runtime unpack them itself, into its scratch directory).
    */
-  static synchronized Path onnxRuntimeNativeDir() {
+  synchronized Path onnxRuntimeNativeDir() {
     Path root = SidecarCache.root();
-    Path known = NATIVE_DIRS.get(root);
+    Path known = nativeDirs.get(root);
     if (known != null) {
       try {
         // Checked byte for byte when first used; since then only this user could change it.
         PrivateFiles.checkOwnedTree(known);
         return known;
       } catch (IOException e) {
-        NATIVE_DIRS.remove(root);
+        nativeDirs.remove(root);
       }
     }
     try {
@@ -129,7 +158,7 @@ final class SidecarScratch {
         return null;
       }
       Path dir = unpackNative(libs, root);
-      NATIVE_DIRS.put(root, dir);
+      nativeDirs.put(root, dir);
       return dir;
     } catch (IOException | RuntimeException e) {
       LOG.warn("cannot unpack ONNX Runtime's native libraries once for all sidecars ({});"
@@ -176,8 +205,8 @@ final class SidecarScratch {
     return dir;
   }
 
-  /** This platform's libraries on the class path, hashed once per JVM; null if there are none. */
-  private static synchronized NativeLibs classPathLibs() throws IOException {
+  /** This platform's libraries on the class path, hashed once per runtime; null if none. */
+  private synchronized NativeLibs classPathLibs() throws IOException {
     if (!classPathLibsRead) {
       classPathLibs = NativeLibs.read(SidecarScratch.class.getClassLoader(), platform());
       classPathLibsRead = true;
