@@ -17,8 +17,9 @@ import java.util.Objects;
 
 /**
  * A bundle ready to serve: its manifest, the directory its files were unpacked into, and its
- * digest. Obtain one from the store or from an archive (both verify every file), or, for a
- * directory whose manifest is already known, with {@link #of(Path, Manifest, String)}.
+ * digest. Obtain one from the store or from an archive (both verify every file), from a cache
+ * entry another process verified ({@link #openIfVerified}), or, for a directory whose manifest
+ * is already known, with {@link #of(Path, Manifest, String)}.
  */
 public final class Bundle {
   private final Path root;

@@ -130,8 +130,9 @@ public final class BundleArchive {
    * at once for the same archive: one unpacks (under a file lock, into a temporary directory
    * renamed into place), the others wait and reuse its result.
    *
-   * <p>What is reused is what the digest says: a copy is trusted without hashing only while
-   * its {@link VerifiedMarker} (written after each verification) still matches every file's
+   * <p>An unpack hashes every file once, as it writes it. What is reused is what the digest
+   * says: a copy is trusted without hashing only while its {@link VerifiedMarker} (written
+   * right after each verification, trusted at once) still matches every file's
    * size, mtime, ctime and inode; otherwise it is hashed again in full. A damaged copy — edited,
    * truncated, a link, writable by group or others — is moved aside and unpacked again from
    * the archive, with a WARN naming what was wrong. The cache root must be this user's and
