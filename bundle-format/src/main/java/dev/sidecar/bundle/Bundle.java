@@ -17,8 +17,9 @@ import java.util.Objects;
 
 /**
  * A bundle ready to serve: its manifest, the directory its files were unpacked into, and its
- * digest. Obtain one from the store or from an archive (both verify every file), or, for a
- * directory whose manifest is already known, with {@link #of(Path, Manifest, String)}.
+ * digest. Obtain one from the store or from an archive (both verify every file), from a cache
+ * entry another process verified ({@link #openIfVerified}), or, for a directory whose manifest
+ * is already known, with {@link #of(Path, Manifest, String)}.
  */
 public final class Bundle {
   private final Path root;
@@ -63,7 +64,7 @@ public final class Bundle {
       }
       Digests.FileHash h;
       try {
-        h = Digests.hashFile(p);
+        h = Digests.hashBundleFile(p);
       } catch (java.io.UncheckedIOException e) {
         throw new BundleException(root + ": " + e.getMessage(), e);
       }
@@ -77,27 +78,34 @@ public final class Bundle {
   }
 
   /**
-   * A cache entry that can be trusted without hashing its content: a private tree (this
-   * user's, no links, writable by nobody else) with the expected digest whose
-   * {@link VerifiedMarker} still matches every file. Null otherwise (absent, damaged, or just
-   * not provably unchanged); never throws.
+   * An unpacked copy that {@link BundleArchive#unpackCached} verified, opened without hashing
+   * its files again: the directory and the directory holding it must be private (this user's,
+   * no links, writable by nobody else), its manifest must have the expected digest, and its
+   * {@link VerifiedMarker} — written right after every file was hashed, 0600, beside the
+   * directory — must still match every file's size, mtime, ctime and inode. Null when any of
+   * this fails (absent, damaged, or just not provably unchanged): open it with
+   * {@link #open(Path, String)} then, which hashes every file. Never throws.
+   *
+   * @param expectedDigest the digest the copy must have; null for whatever its manifest says
    */
-  static Bundle openIfUnchanged(Path dir, String expectedDigest) {
+  public static Bundle openIfVerified(Path dir, String expectedDigest) {
     try {
-      if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      Path root = dir.toAbsolutePath().normalize();
+      if (!Files.isDirectory(root, LinkOption.NOFOLLOW_LINKS) || root.getParent() == null) {
         return null;
       }
-      PrivateFiles.checkOwnedTree(dir);
-      byte[] bytes = readManifestBytes(dir);
+      PrivateFiles.checkOwned(root.getParent(), true);
+      PrivateFiles.checkOwnedTree(root);
+      byte[] bytes = readManifestBytes(root);
       String digest = Digests.bundleDigest(bytes);
-      if (!digest.equals(expectedDigest)) {
+      if (expectedDigest != null && !digest.equals(expectedDigest)) {
         return null;
       }
-      Manifest m = ManifestJson.read(bytes, dir.toString());
-      if (!VerifiedMarker.matches(dir, digest, stampedPaths(m))) {
+      Manifest m = ManifestJson.read(bytes, root.toString());
+      if (!VerifiedMarker.matches(root, digest, stampedPaths(m))) {
         return null;
       }
-      return new Bundle(dir, m, digest);
+      return new Bundle(root, m, digest);
     } catch (IOException | RuntimeException e) {
       return null;
     }

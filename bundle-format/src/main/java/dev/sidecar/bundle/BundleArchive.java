@@ -130,8 +130,9 @@ public final class BundleArchive {
    * at once for the same archive: one unpacks (under a file lock, into a temporary directory
    * renamed into place), the others wait and reuse its result.
    *
-   * <p>What is reused is what the digest says: a copy is trusted without hashing only while
-   * its {@link VerifiedMarker} (written after each verification) still matches every file's
+   * <p>An unpack hashes every file once, as it writes it. What is reused is what the digest
+   * says: a copy is trusted without hashing only while its {@link VerifiedMarker} (written
+   * right after each verification, trusted at once) still matches every file's
    * size, mtime, ctime and inode; otherwise it is hashed again in full. A damaged copy — edited,
    * truncated, a link, writable by group or others — is moved aside and unpacked again from
    * the archive, with a WARN naming what was wrong. The cache root must be this user's and
@@ -143,7 +144,20 @@ public final class BundleArchive {
   }
 
   public static UnpackResult unpackCached(Path archive, Path cacheRoot, Limits limits) {
-    CacheOutcome o = cached(archive, cacheRoot, limits, true);
+    return unpackCached(archive, cacheRoot, limits, null);
+  }
+
+  /**
+   * As {@link #unpackCached(Path, Path, Limits)} for a bundle whose digest is already known
+   * (e.g. planned on a Spark driver): an archive with another digest is refused, naming both,
+   * before anything is reused or unpacked; the files are hashed once, as they are unpacked, and
+   * the manifest unpacked must have that digest too (an archive replaced meanwhile is refused).
+   *
+   * @param expectedDigest {@code sha256:<hex>}, or null for whatever the archive holds
+   */
+  public static UnpackResult unpackCached(Path archive, Path cacheRoot, Limits limits,
+      String expectedDigest) {
+    CacheOutcome o = cached(archive, cacheRoot, limits, true, expectedDigest);
     return new UnpackResult(o.bundle(), o.unpacked());
   }
 
@@ -161,7 +175,16 @@ public final class BundleArchive {
    * new.
    */
   static CacheOutcome cached(Path archive, Path cacheRoot, Limits limits, boolean load) {
+    return cached(archive, cacheRoot, limits, load, null);
+  }
+
+  private static CacheOutcome cached(Path archive, Path cacheRoot, Limits limits, boolean load,
+      String expectedDigest) {
     String digest = ArchiveReader.peek(archive).digest();
+    if (expectedDigest != null && !expectedDigest.equals(digest)) {
+      throw new BundleException(archive + ": holds bundle digest " + digest + ", expected "
+          + expectedDigest);
+    }
     String hex = Digests.hexOf(digest);
     Path root;
     try {
@@ -171,7 +194,7 @@ public final class BundleArchive {
     }
     Path dir = root.resolve(hex);
     if (load) {
-      Bundle ready = Bundle.openIfUnchanged(dir, digest);
+      Bundle ready = Bundle.openIfVerified(dir, digest);
       if (ready != null) {
         return new CacheOutcome(ready, false, null);
       }
@@ -183,7 +206,7 @@ public final class BundleArchive {
       }
       checkNotForeign(dir);
       if (load) {
-        Bundle again = Bundle.openIfUnchanged(dir, digest);
+        Bundle again = Bundle.openIfVerified(dir, digest);
         if (again != null) {
           return new CacheOutcome(again, false, null);
         }
@@ -233,7 +256,10 @@ public final class BundleArchive {
       throw new BundleException(archive + " changed while it was being unpacked");
     }
     try {
-      VerifiedMarker.write(dir, digest, Bundle.stampedPaths(b.manifest()));
+      if (!VerifiedMarker.write(dir, digest, Bundle.stampedPaths(b.manifest()))) {
+        LOG.info("{} is not recorded as verified (no ctime on this file system, or a file"
+            + " changed meanwhile); it will be hashed again when reused", dir);
+      }
     } catch (IOException e) {
       LOG.warn("cannot record {} as verified ({}); it will be hashed again when reused", dir,
           e.getMessage());

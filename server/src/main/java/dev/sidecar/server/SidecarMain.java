@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
  * The sidecar process the Spark connector launches beside each executor:
  *
  * <pre>
- * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR
+ * java -cp CLASSPATH dev.sidecar.server.SidecarMain --bundle-dir DIR [--bundle-digest D]
  *     (--socket PATH | --host 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N]
  *     [--inter-op-threads N] [--inference-workers N] [--max-queued-rows N]
  *     [--max-message-bytes N] [--stream-window N] [--stream-buffer-bytes N]
@@ -23,10 +23,15 @@ import org.slf4j.LoggerFactory;
  * The tuning flags are {@link ServerOptions#toArgs()}'s; a thread count of 0 means ONNX Runtime's
  * choice, and a flag left out keeps {@link ServerOptions#defaults()}.
  *
- * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
+ * It opens the unpacked bundle, starts a {@link ModelServer}, prints exactly one
  * line {@code SIDECAR READY <target>} on stdout and logs to stderr only. It exits by itself
  * when the parent process dies; SIGTERM (or SIGINT) drains accepted work, then exits 0.
  * Bad arguments exit 2; a bundle or bind failure exits 1, with the reason on stderr.
+ *
+ * <p>The bundle directory is the executor's cache entry, hashed as it was unpacked: it is
+ * opened without hashing again while its private verified marker still matches every file
+ * ({@link Bundle#openIfVerified}), and otherwise hashed in full ({@link Bundle#open}); either
+ * way its digest must be {@code --bundle-digest} when given.
  */
 public final class SidecarMain {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarMain.class);
@@ -36,11 +41,12 @@ public final class SidecarMain {
   }
 
   /** Parsed command line. */
-  record Args(Path bundleDir, Path socket, String host, int port, long parentPid,
-      ServerOptions options) {
+  record Args(Path bundleDir, String bundleDigest, Path socket, String host, int port,
+      long parentPid, ServerOptions options) {
   }
 
-  private static final String USAGE = "usage: SidecarMain --bundle-dir DIR (--socket PATH | --host"
+  private static final String USAGE = "usage: SidecarMain --bundle-dir DIR [--bundle-digest"
+      + " sha256:HEX] (--socket PATH | --host"
       + " 127.0.0.1 --port 0) [--parent-pid PID] [--intra-op-threads N (0 = ONNX Runtime's"
       + " choice)] [--inter-op-threads N] [--inference-workers N] [--max-queued-rows N]"
       + " [--max-message-bytes N] [--stream-window N] [--stream-buffer-bytes N]"
@@ -62,7 +68,7 @@ public final class SidecarMain {
     }
     ModelServer server;
     try {
-      Bundle bundle = Bundle.open(args.bundleDir());
+      Bundle bundle = openBundle(args.bundleDir(), args.bundleDigest());
       ModelServer.Builder b = ModelServer.builder(bundle).options(args.options());
       if (args.socket() != null) {
         b.unixSocket(args.socket());
@@ -87,6 +93,21 @@ public final class SidecarMain {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /** The bundle, from its verified marker when that still matches, else hashed in full. */
+  static Bundle openBundle(Path dir, String digest) {
+    Bundle b = Bundle.openIfVerified(dir, digest);
+    if (b != null) {
+      LOG.info("bundle {} ({}) at {}: its verified marker matches every file; not hashed again",
+          b.tag(), b.digest(), b.root());
+      return b;
+    }
+    long t0 = System.nanoTime();
+    b = Bundle.open(dir, digest);
+    LOG.info("bundle {} ({}) at {}: no matching verified marker; hashed every file in {} ms",
+        b.tag(), b.digest(), b.root(), (System.nanoTime() - t0) / 1_000_000);
+    return b;
   }
 
   /** Stops gracefully and exits 0; runs once, whichever trigger comes first. */
@@ -123,6 +144,7 @@ public final class SidecarMain {
   /** Reads the command line: the launch flags here, the tuning flags by {@link ServerOptions}. */
   static Args parse(String[] argv) {
     Path[] bundleDir = {null};
+    String[] bundleDigest = {null};
     Path[] socket = {null};
     String[] host = {null};
     Integer[] port = {null};
@@ -130,6 +152,7 @@ public final class SidecarMain {
     ServerOptions o = ServerOptions.parseArgs(List.of(argv), (a, v) -> {
       switch (a) {
         case "--bundle-dir" -> bundleDir[0] = Path.of(v);
+        case "--bundle-digest" -> bundleDigest[0] = v;
         case "--socket" -> socket[0] = Path.of(v);
         case "--host" -> host[0] = v;
         case "--port" -> port[0] = (int) Math.min(Integer.MAX_VALUE, parseLong(a, v, 0));
@@ -137,11 +160,11 @@ public final class SidecarMain {
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
     });
-    return check(bundleDir[0], socket[0], host[0], port[0], parentPid[0], o);
+    return check(bundleDir[0], bundleDigest[0], socket[0], host[0], port[0], parentPid[0], o);
   }
 
-  private static Args check(Path bundleDir, Path socket, String host, Integer port, long parentPid,
-      ServerOptions o) {
+  private static Args check(Path bundleDir, String bundleDigest, Path socket, String host,
+      Integer port, long parentPid, ServerOptions o) {
     if (bundleDir == null) {
       throw new IllegalArgumentException("--bundle-dir is required");
     }
@@ -154,7 +177,11 @@ public final class SidecarMain {
     if (port != null && port > 65535) {
       throw new IllegalArgumentException("--port must be 0..65535, got " + port);
     }
-    return new Args(bundleDir, socket, host == null ? "127.0.0.1" : host,
+    if (bundleDigest != null && !bundleDigest.matches("sha256:[0-9a-f]{64}")) {
+      throw new IllegalArgumentException("--bundle-digest needs sha256:<64 lower-case hex>, got '"
+          + bundleDigest + "'");
+    }
+    return new Args(bundleDir, bundleDigest, socket, host == null ? "127.0.0.1" : host,
         port == null ? 0 : port, parentPid, o);
   }
 

@@ -258,5 +258,52 @@ class SidecarMainIT {
     assertEquals(1, q.exitValue());
     assertTrue(Files.readString(log2).contains("cannot start"), Files.readString(log2));
     assertEquals(-1, q.getInputStream().read(), "stdout must stay empty on failure");
+    Path log3 = tmp.resolve("bad3.log");
+    Process r = launch(log3, "--bundle-dir", bundle.root().toString(), "--bundle-digest",
+        "sha256:abc", "--port", "0");
+    assertTrue(r.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(2, r.exitValue());
+    assertTrue(Files.readString(log3).contains("--bundle-digest needs sha256:<64"),
+        Files.readString(log3));
+  }
+
+  /**
+   * A cache entry as an executor leaves it: opened without hashing while its verified marker
+   * matches (the log says so), refused at start once a model was changed in place.
+   */
+  @Test
+  @Timeout(value = 3, unit = TimeUnit.MINUTES)
+  void aVerifiedCacheEntryIsTrustedAndAChangedOneRefused() throws Exception {
+    Bundle cached = dev.sidecar.bundle.BundleArchive.unpackCached(tmp.resolve("b.bundle"),
+        tmp.resolve("cache")).bundle();
+    Path log = tmp.resolve("cached.log");
+    Process p = launch(log, "--bundle-dir", cached.root().toString(), "--bundle-digest",
+        cached.digest(), "--host", "127.0.0.1", "--port", "0");
+    try {
+      awaitReady(p, log);
+      assertTrue(Files.readString(log).contains("verified marker matches every file; not hashed"
+          + " again"), Files.readString(log));
+    } finally {
+      p.destroy();
+      p.waitFor(60, TimeUnit.SECONDS);
+    }
+    Path model = cached.modelPath("mlp");
+    java.nio.file.attribute.FileTime mtime = Files.getLastModifiedTime(model);
+    try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(model.toFile(), "rw")) {
+      f.seek(f.length() - 1);
+      int b = f.read();
+      f.seek(f.length() - 1);
+      f.write(~b & 0xff);
+    }
+    Files.setLastModifiedTime(model, mtime);
+    Path log2 = tmp.resolve("changed.log");
+    Process q = launch(log2, "--bundle-dir", cached.root().toString(), "--bundle-digest",
+        cached.digest(), "--host", "127.0.0.1", "--port", "0");
+    assertTrue(q.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(1, q.exitValue());
+    String err = Files.readString(log2);
+    assertTrue(err.contains("cannot start") && err.contains("mlp.onnx")
+        && err.contains("does not match the manifest"), err);
+    assertEquals(-1, q.getInputStream().read(), "stdout must stay empty on failure");
   }
 }

@@ -12,6 +12,8 @@ import dev.sidecar.spark.internal.ScoringFunction;
 import dev.sidecar.spark.internal.ScoringPlan;
 import dev.sidecar.spark.internal.ScoringPlanner;
 import dev.sidecar.spark.internal.StreamingFrames;
+import dev.sidecar.spark.internal.VerifiedArchives;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -71,7 +73,7 @@ public final class Sidecar {
       return runRemote(ref, api, df, options);
     }
     Path archive = ref.isUri() ? fileUri(ref.location()) : locate(ref.location());
-    return run(archive, ref, api, df, options);
+    return run(archive, ref, api, df, options, null);
   }
 
   /** {@link #runSpark(Path, String, Dataset, RunOptions)} with default options. */
@@ -84,24 +86,33 @@ public final class Sidecar {
       RunOptions options) {
     Objects.requireNonNull(archive, "archive");
     Objects.requireNonNull(options, "options");
-    BundleRef ref;
+    return run(archive, pathRef(archive, options), api, df, options, null);
+  }
+
+  /** A path with the pin of {@link RunOptions#expectedDigest}, if any. */
+  private static BundleRef pathRef(Path archive, RunOptions options) {
     try {
-      ref = new BundleRef(archive.toString(), null).withExpectedDigest(options.expectedDigest(),
-          "RunOptions.expectedDigest");
+      return new BundleRef(archive.toString(), null).withExpectedDigest(
+          options.expectedDigest(), "RunOptions.expectedDigest");
     } catch (RuntimeException e) {
       throw new SidecarSparkException(e.getMessage(), e);
     }
-    return run(archive, ref, api, df, options);
   }
 
+  /**
+   * Plans and ships {@code archive}; {@code known} is its manifest and digest when the caller
+   * has read it already (in this call), else it is read here (verified in full unless this JVM
+   * verified the same unchanged file before, see {@link VerifiedArchives}).
+   */
   private static Dataset<Row> run(Path archive, BundleRef ref, String api, Dataset<Row> df,
-      RunOptions options) {
+      RunOptions options, BundleInfo known) {
     Objects.requireNonNull(api, "api");
     Objects.requireNonNull(df, "df");
     if (!Files.isRegularFile(archive)) {
       throw new SidecarSparkException("no bundle archive at " + archive);
     }
-    var info = inspect(archive);
+    BundleInfo info = known != null ? known : verified(df.sparkSession().sparkContext(),
+        archive);
     checkDigest(ref, info.digest());
     ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
         options);
@@ -129,14 +140,17 @@ public final class Sidecar {
   public static Dataset<Row> runSpark(Bundle bundle, String api, Dataset<Row> df,
       RunOptions options) {
     Objects.requireNonNull(bundle, "bundle");
+    Objects.requireNonNull(options, "options");
+    Objects.requireNonNull(df, "df");
     Path archive = locate(bundle.tag());
-    var info = inspect(archive);
+    BundleInfo info = verified(df.sparkSession().sparkContext(), archive);
     if (!info.digest().equals(bundle.digest())) {
       throw new SidecarSparkException("the store's archive for " + bundle.tag() + " has digest "
           + info.digest() + " but the bundle given has " + bundle.digest()
           + "; pass the bundle's archive path instead");
     }
-    return runSpark(archive, api, df, options);
+    // Read (and verified) once per call: handed on, not read again.
+    return run(archive, pathRef(archive, options), api, df, options, info);
   }
 
   /** From a URI: the driver reads the manifest, executors copy the archive themselves. */
@@ -195,10 +209,20 @@ public final class Sidecar {
     }
   }
 
-  private static dev.sidecar.bundle.BundleInfo inspect(Path archive) {
+  /**
+   * The archive's manifest and digest, its files verified in full unless this JVM verified the
+   * same unchanged file before ({@link VerifiedArchives}). The archive is staged for shipping
+   * first (a hard link changes its ctime, which must come before the ctime is recorded); it is
+   * added to Spark only once planned.
+   */
+  private static BundleInfo verified(SparkContext sc, Path archive) {
     try {
-      return BundleArchive.inspect(archive);
-    } catch (RuntimeException e) {
+      BundleInfo head = BundleArchive.peek(archive);
+      ConnectorRuntime rt = ConnectorRuntime.get();
+      Path staged = rt.shipper().stage(sc, archive, head.manifest().name(), head.digest());
+      Path sameFileSystem = Files.isSameFile(staged, archive) ? staged.getParent() : null;
+      return rt.archives().inspect(archive, head.digest(), sameFileSystem);
+    } catch (IOException | RuntimeException e) {
       throw new SidecarSparkException("cannot read bundle archive " + archive + ": "
           + e.getMessage(), e);
     }

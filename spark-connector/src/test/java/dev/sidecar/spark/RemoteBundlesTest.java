@@ -178,6 +178,60 @@ class RemoteBundlesTest {
         || m.contains("truncated or corrupt"), m);
   }
 
+  /**
+   * The executor hashes a remote archive once, as it unpacks it: an object whose manifest is
+   * the planned one but whose model bytes differ, or that was cut short by a server declaring
+   * the short length, fails the task naming what is wrong, and the bad copy is not kept: once
+   * the object is right again, the same URL scores.
+   */
+  @Test
+  void aDamagedObjectFailsWhereItIsUnpackedAndIsNotKept() throws Exception {
+    TestBundles.Built good = TestBundles.kinds("remote_damaged", "1.0.0");
+    byte[] model = dev.sidecar.testkit.OnnxModels.identity(TestBundles.INT64);
+    Path altered = TestBundles.root().resolve("remote_damaged-altered.bundle");
+    Files.write(altered, alterEntry(Files.readAllBytes(good.archive()), model));
+    Path cut = TestBundles.root().resolve("remote_damaged-cut.bundle");
+    Files.write(cut, java.util.Arrays.copyOf(Files.readAllBytes(good.archive()),
+        (int) Files.size(good.archive()) - 100));
+    Dataset<Row> df = spark.range(0, 20).selectExpr("id as i64");
+    String url = http.url("/damaged.bundle") + "#" + good.digest();
+    for (Path bad : new Path[] {altered, cut}) {
+      http.serve("/damaged.bundle", bad);
+      Exception e = assertThrows(Exception.class,
+          () -> Sidecar.runSpark(url, "i64", df, OPTS).count(), bad.toString());
+      String m = messages(e);
+      assertTrue(bad == altered
+          ? m.contains("id_i64.onnx") && m.contains("does not match its digest")
+          : m.contains("truncated or corrupt"), m);
+      assertTrue(m.contains(good.digest()), m);
+    }
+    http.serve("/damaged.bundle", good.archive());
+    assertEquals(20L, Sidecar.runSpark(url, "i64", df, OPTS).selectExpr("sum(case when out = i64"
+        + " then 1 end)").first().getLong(0), "the same URL, now right, scores");
+  }
+
+  /** The archive with one byte of {@code entry}'s content flipped; the manifest is unchanged. */
+  private static byte[] alterEntry(byte[] archive, byte[] entry) throws Exception {
+    byte[] tar;
+    try (java.util.zip.GZIPInputStream in = new java.util.zip.GZIPInputStream(
+        new java.io.ByteArrayInputStream(archive))) {
+      tar = in.readAllBytes();
+    }
+    int at = -1;
+    for (int i = 0; i + entry.length <= tar.length && at < 0; i++) {
+      if (java.util.Arrays.equals(tar, i, i + entry.length, entry, 0, entry.length)) {
+        at = i;
+      }
+    }
+    assertTrue(at >= 0, "the model's bytes in the tar");
+    tar[at + entry.length / 2] ^= 0x01;
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(out)) {
+      gz.write(tar);
+    }
+    return out.toByteArray();
+  }
+
   @Test
   void anObjectReplacedAfterPlanningIsNeverScoredUnderTheOldDigest() {
     TestBundles.Built a = TestBundles.kinds("remote_swap", "1.0.0");

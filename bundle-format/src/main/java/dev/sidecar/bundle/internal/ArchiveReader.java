@@ -194,6 +194,7 @@ public final class ArchiveReader {
             }
           }
         } finally {
+          Digests.countContentHashed(n);
           if (out != null) {
             out.close();
           }

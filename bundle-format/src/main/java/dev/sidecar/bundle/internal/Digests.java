@@ -8,10 +8,17 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.concurrent.atomic.LongAdder;
 
-/** SHA-256 helpers; hex is lower case. */
+/**
+ * SHA-256 helpers; hex is lower case. Every SHA-256 of a bundle's file content (an archive entry
+ * read, a file on disk) is counted in bytes, package-private, so tests can assert how many
+ * passes over a bundle a code path makes instead of claiming it.
+ */
 public final class Digests {
   public static final String PREFIX = "sha256:";
+  /** Bytes of bundle file content hashed by this JVM (archive entries and files on disk). */
+  private static final LongAdder CONTENT_HASHED = new LongAdder();
 
   private Digests() {
   }
@@ -57,6 +64,23 @@ public final class Digests {
       throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
     return new FileHash(hex(md.digest()), size);
+  }
+
+  /** {@link #hashFile} of a bundle's file on disk, counted in {@link #contentHashed}. */
+  public static FileHash hashBundleFile(Path file) {
+    FileHash h = hashFile(file);
+    CONTENT_HASHED.add(h.size());
+    return h;
+  }
+
+  /** Counts {@code bytes} of bundle file content hashed while reading an archive. */
+  static void countContentHashed(long bytes) {
+    CONTENT_HASHED.add(bytes);
+  }
+
+  /** Bytes of bundle file content this JVM has hashed so far (for tests). */
+  static long contentHashed() {
+    return CONTENT_HASHED.sum();
   }
 
   /** A file's SHA-256 hex and size in bytes. */

@@ -62,25 +62,58 @@ public final class BundleShipper {
     if (uri != null) {
       return new Shipped(fileName, uri);
     }
+    Path staged = stage(sc, archive, bundleName, digest);
+    sc.addFile(staged.toUri().toString());
+    LOG.info("shipping bundle archive {} to executors as {}", archive, fileName);
+    uri = shippedUri(sc, fileName);
+    return new Shipped(fileName, uri == null ? staged.toUri().toString() : uri);
+  }
+
+  /**
+   * Links (or copies) the archive into this application's staging directory under its shipped
+   * name, without adding it to Spark; returns the staged file. A staged file not yet shipped that
+   * is not the archive's current inode (the file was replaced since) is linked again. Called
+   * before the driver reads the archive ({@link VerifiedArchives}): creating a link changes the
+   * file's ctime, which must happen before the ctime is recorded, not after.
+   */
+  public synchronized Path stage(SparkContext sc, Path archive, String bundleName,
+      String digest) {
+    String fileName = BundleFiles.shippedFileName(bundleName, digest);
     Path staged = stagingDir(application(sc)).resolve(fileName);
     try {
-      if (!Files.exists(staged)) {
-        try {
-          Files.createLink(staged, archive.toAbsolutePath());
-        } catch (IOException | UnsupportedOperationException | SecurityException e) {
-          Files.copy(archive, staged, StandardCopyOption.REPLACE_EXISTING);
-          PrivateFiles.restrict(staged, false);
+      if (Files.exists(staged)) {
+        if (shippedUri(sc, fileName) == null && !Files.isSameFile(staged, archive)) {
+          relink(staged, archive); // a link to a file replaced since, or a copy: keep a copy
         }
+        return staged;
+      }
+      try {
+        Files.createLink(staged, archive.toAbsolutePath());
+      } catch (IOException | UnsupportedOperationException | SecurityException e) {
+        Files.copy(archive, staged, StandardCopyOption.REPLACE_EXISTING);
+        PrivateFiles.restrict(staged, false);
       }
     } catch (FileAlreadyExistsException e) {
       // Another call staged it first: same digest, same bytes.
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage bundle archive " + archive + " for Spark", e);
     }
-    sc.addFile(staged.toUri().toString());
-    LOG.info("shipping bundle archive {} to executors as {}", archive, fileName);
-    uri = shippedUri(sc, fileName);
-    return new Shipped(fileName, uri == null ? staged.toUri().toString() : uri);
+    return staged;
+  }
+
+  /** Replaces {@code staged} by a fresh link to {@code archive} where links work. */
+  private static void relink(Path staged, Path archive) throws IOException {
+    Path fresh = staged.resolveSibling(staged.getFileName() + ".link-"
+        + java.util.UUID.randomUUID());
+    try {
+      Files.createLink(fresh, archive.toAbsolutePath());
+      Files.move(fresh, staged, StandardCopyOption.REPLACE_EXISTING,
+          StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException | UnsupportedOperationException | SecurityException e) {
+      LOG.debug("keeping staged {}: cannot link {} ({})", staged, archive, e.toString());
+    } finally {
+      Files.deleteIfExists(fresh);
+    }
   }
 
   /** The URI under which the context serves {@code fileName}, or null when it was never added. */

@@ -21,6 +21,8 @@ import org.slf4j.LoggerFactory;
  *       ({@link SidecarScratch}), and the sidecars' class path ({@link SidecarClassPath});
  *   <li>{@link #shipper()}: on a driver, each application's staged archives and broadcast
  *       Hadoop configuration, dropped when the application ends ({@link BundleShipper});
+ *   <li>{@link #archives()}: on a driver, the local archives it verified in full and may
+ *       take as verified while they are unchanged ({@link VerifiedArchives});
  *   <li>{@link #stats()}: the partition scorers' counters ({@link ScoringStats}).
  * </ul>
  *
@@ -48,6 +50,7 @@ public final class ConnectorRuntime implements AutoCloseable {
   private final SidecarRegistry sidecars = new SidecarRegistry(this::start);
   private final ExecutorBundles bundles = new ExecutorBundles();
   private final BundleShipper shipper = new BundleShipper();
+  private final VerifiedArchives archives = new VerifiedArchives();
   private final ScoringStats stats = new ScoringStats();
   private final AtomicBoolean sharedMemoryUsed = new AtomicBoolean();
   private final Thread hook;
@@ -102,6 +105,11 @@ public final class ConnectorRuntime implements AutoCloseable {
   /** The driver side: archives shipped to executors and remote sources, per application. */
   public BundleShipper shipper() {
     return shipper;
+  }
+
+  /** The driver side: local archives verified in full, remembered while unchanged. */
+  public VerifiedArchives archives() {
+    return archives;
   }
 
   /** The partition scorers' counters. */

@@ -2,6 +2,7 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
@@ -22,7 +23,11 @@ import org.slf4j.LoggerFactory;
  * from the plan's URI, {@link RemoteArchives#fetch}) and unpacks it
  * into the {@linkplain SidecarCache cache} once per cache; the unpack is shared by processes
  * through the bundle module's file lock. Every sidecar start goes through
- * {@link BundleArchive#unpackCached}, which checks the cached copy before it is served again.
+ * {@link BundleArchive#unpackCached} with the digest the driver planned with: an archive of
+ * another bundle is refused before anything is reused or unpacked, a fresh unpack hashes every
+ * file once as it writes it, and a cached copy is reused only while its verified marker matches
+ * (else it is hashed again and, if damaged, unpacked again). The sidecar process then opens
+ * the entry through the same marker instead of hashing it again.
  * One per {@link ConnectorRuntime}, which also holds its counters.
  */
 public final class ExecutorBundles {
@@ -38,21 +43,32 @@ public final class ExecutorBundles {
   Bundle bundle(ScoringPlan plan) {
     Path cache = SidecarCache.root();
     Path archive;
+    boolean ownCopy = true;
     if (plan.remote() != null) {
       archive = RemoteArchives.fetch(plan, cache, remoteFetches);
     } else {
       archive = Path.of(SparkFiles.get(plan.shippedFileName()));
-      if (!Files.isRegularFile(archive)) {
+      ownCopy = !Files.isRegularFile(archive);
+      if (ownCopy) {
         archive = fetchFromDriver(plan, cache);
       }
     }
-    var result = BundleArchive.unpackCached(archive, cache);
-    Bundle b = result.bundle();
-    if (!b.digest().equals(plan.bundleDigest())) {
+    // The planned digest goes with the archive: another bundle is refused before anything is
+    // reused or unpacked, and the files are hashed once, as they are unpacked.
+    BundleArchive.UnpackResult result;
+    try {
+      result = BundleArchive.unpackCached(archive, cache, BundleArchive.Limits.defaults(),
+          plan.bundleDigest());
+    } catch (BundleException e) {
+      if (ownCopy) {
+        discardCopy(archive); // truncated or replaced: the next attempt copies it afresh
+      }
       throw new SidecarSparkException("the archive " + (plan.remote() != null
           ? "read from " + plan.remote().uri() : "shipped as " + plan.shippedFileName())
-          + " has digest " + b.digest() + ", expected " + plan.bundleDigest());
+          + " cannot be used for bundle " + plan.bundleTag() + " (" + plan.bundleDigest()
+          + ", as planned on the driver): " + e.getMessage(), e);
     }
+    Bundle b = result.bundle();
     if (result.unpacked()) {
       unpacks.computeIfAbsent(plan.bundleDigest(), d -> new AtomicInteger()).incrementAndGet();
     }
@@ -109,6 +125,17 @@ public final class ExecutorBundles {
       throw new SidecarSparkException("the archive of bundle " + plan.bundleTag() + " ("
           + plan.shippedFileName() + ") is not among this task's files and cannot be fetched"
           + " from the driver at " + uri + ": " + e, e);
+    }
+  }
+
+  /** Removes this cache's copy of an archive that failed verification. */
+  private static void discardCopy(Path archive) {
+    try {
+      if (Files.deleteIfExists(archive)) {
+        LOG.warn("removed {}: it failed verification", archive);
+      }
+    } catch (IOException e) {
+      LOG.warn("cannot remove {} after it failed verification: {}", archive, e.toString());
     }
   }
 

@@ -53,9 +53,9 @@ import org.slf4j.LoggerFactory;
  * <p>In Spark, the driver reads only the manifest (the archive's first entry) to plan; each
  * executor then copies the archive from the URI itself, once, into its private cache (with a
  * broadcast copy of the driver's Hadoop configuration, made once per application and
- * configuration by {@link BundleShipper#remote}), checks the copy's digest is the one the driver
- * planned with, and unpacks it verifying every file. The archive never passes through the
- * driver. Holds no state: everything here is a function of its arguments.
+ * configuration by {@link BundleShipper#remote}), checks the copy's manifest has the digest the
+ * driver planned with, and unpacks it hashing every file once. The archive never passes through
+ * the driver. Holds no state: everything here is a function of its arguments.
  */
 public final class RemoteArchives {
   private static final Logger LOG = LoggerFactory.getLogger(RemoteArchives.class);
@@ -88,8 +88,9 @@ public final class RemoteArchives {
 
   /**
    * The archive of {@code plan} in {@code cache/archives/}, copied from its URI unless this
-   * cache already has it (one copy per cache, under a file lock). A fresh copy whose digest is
-   * not the planned one (the object changed after the driver read it) is refused and deleted.
+   * cache already has it (one copy per cache, under a file lock). A fresh copy whose manifest
+   * has another digest than the planned one (the object changed after the driver read it) is
+   * refused and deleted; its files are verified when it is unpacked.
    * {@code copies} counts the copies made.
    */
   static Path fetch(ScoringPlan plan, Path cache, AtomicInteger copies) {
@@ -108,11 +109,11 @@ public final class RemoteArchives {
               Path tmp = PrivateFiles.tempFile(dir, plan.shippedFileName(), ".part");
               try {
                 download(uri, deserialize(src.hadoopConf().value()), tmp);
-                // The whole archive, every file against the manifest: the manifest alone (what
-                // the driver read) is intact in a truncated object, and an archive in the cache
-                // is taken as the one of its digest from then on.
-                String got = ArchiveReader.read(tmp, uri, BundleArchive.Limits.defaults(), null)
-                    .digest();
+                // The manifest only: another object is refused here, by name. The files are
+                // hashed once, as they are unpacked (ExecutorBundles, with the planned digest);
+                // a copy that fails there (a truncated object keeps its manifest intact) is
+                // removed so the next attempt copies it afresh.
+                String got = ArchiveReader.peek(tmp, uri).digest();
                 if (!got.equals(plan.bundleDigest())) {
                   throw new BundleException(uri + ": the object changed after the driver read"
                       + " it: the driver planned with bundle digest " + plan.bundleDigest()

@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A sidecar in its own JVM: {@code java <opts> -cp <cp> dev.sidecar.server.SidecarMain
- * --bundle-dir D --socket S --parent-pid P}, ready once it prints {@code SIDECAR READY <target>}.
+ * --bundle-dir D --bundle-digest sha256:HEX --socket S --parent-pid P}, ready once it prints
+ * {@code SIDECAR READY <target>}.
  * Its stderr goes to a 0600 log file in the {@linkplain SidecarCache cache} whose tail every
  * failure message quotes. Listens on a 0600 Unix socket in its 0700 scratch directory (see
  * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable.
@@ -97,6 +98,9 @@ public final class SidecarProcess implements SidecarHandle {
     cmd.add(SidecarMain.class.getName());
     cmd.add("--bundle-dir");
     cmd.add(bundle.root().toString());
+    // Verified as it was unpacked: the sidecar trusts the cache entry's marker for this digest.
+    cmd.add("--bundle-digest");
+    cmd.add(bundle.digest());
     Path socket = null;
     if (unixSocketsAvailable()) {
       try {

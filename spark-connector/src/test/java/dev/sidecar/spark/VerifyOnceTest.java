@@ -1,0 +1,196 @@
+package dev.sidecar.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleStore;
+import dev.sidecar.bundle.FileEntry;
+import dev.sidecar.bundle.internal.ContentHashed;
+import java.io.RandomAccessFile;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * How often a {@code runSpark} call hashes a bundle's files, counted with {@link ContentHashed}
+ * (in {@code local[2]} the driver and the executor are this JVM; the sidecar process says in its
+ * log whether it hashed): the driver once per call and not again for an unchanged file, the
+ * executor once as it unpacks, the sidecar not at all. And what the driver no longer hashes is
+ * still caught: a file changed after it was verified fails on the driver again.
+ */
+@Timeout(240)
+class VerifyOnceTest {
+  private static final String PROPERTY = "sidecar.cache.dir";
+  private static SparkSession spark;
+  private static String savedRoot;
+
+  @BeforeAll
+  static void start() {
+    savedRoot = System.getProperty(PROPERTY);
+    spark = TestSpark.local("local[2]", "VerifyOnceTest");
+  }
+
+  @AfterAll
+  static void stop() {
+    if (savedRoot == null) {
+      System.clearProperty(PROPERTY);
+    } else {
+      System.setProperty(PROPERTY, savedRoot);
+    }
+    spark.stop();
+  }
+
+  private static Path freshCache(String name) throws Exception {
+    Path root = Files.createDirectories(Path.of("target", "tmp", name + "-" + System.nanoTime())
+        .toAbsolutePath());
+    Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx------"));
+    System.setProperty(PROPERTY, root.toString());
+    return root;
+  }
+
+  private static long contentBytes(Path archive) {
+    return BundleArchive.peek(archive).manifest().files().stream().mapToLong(FileEntry::size)
+        .sum();
+  }
+
+  /**
+   * Waits until {@code files} were last changed longer ago than the driver requires before it
+   * remembers a verification (a write within the same clock tick could otherwise go unseen).
+   */
+  private static void settle(Path... files) throws Exception {
+    for (Path f : files) {
+      while (true) {
+        FileTime c = (FileTime) Files.getAttribute(f, "unix:ctime", LinkOption.NOFOLLOW_LINKS);
+        long newest = Math.max(c.toMillis(), Files.getLastModifiedTime(f).toMillis());
+        long wait = newest + 3_500 - System.currentTimeMillis();
+        if (wait <= 0) {
+          break;
+        }
+        Thread.sleep(wait);
+      }
+    }
+  }
+
+  private static long scoredIdentically(Dataset<Row> scored) {
+    return scored.selectExpr("sum(case when out = i64 then 1 end)").first().getLong(0);
+  }
+
+  @Test
+  void theDriverHashesOnceTheExecutorOnceAndTheSidecarNot() throws Exception {
+    Path cache = freshCache("verify-once");
+    // A bundle of its own: no sidecar of another test serves its digest.
+    TestBundles.Built bundle = TestBundles.kinds("verify_once", "1.0.0");
+    long size = contentBytes(bundle.archive());
+    settle(bundle.archive());
+    Dataset<Row> df = spark.range(0, 30, 1, 2).selectExpr("id as i64");
+
+    long before = ContentHashed.bytes();
+    Dataset<Row> scored = Sidecar.runSpark(bundle.archive(), "i64", df);
+    assertEquals(size, ContentHashed.bytes() - before, "the driver reads the archive in full");
+
+    before = ContentHashed.bytes();
+    assertEquals(30L, scoredIdentically(scored));
+    assertEquals(size, ContentHashed.bytes() - before, "the executor hashes as it unpacks");
+    String log;
+    try (Stream<Path> logs = Files.list(cache.resolve("logs"))) {
+      List<Path> mine = logs.filter(p -> p.getFileName().toString().startsWith("sidecar-"
+          + bundle.digest().substring("sha256:".length(), "sha256:".length() + 12))).toList();
+      assertEquals(1, mine.size(), "one sidecar: " + mine);
+      log = Files.readString(mine.get(0));
+    }
+    assertTrue(log.contains("verified marker matches every file; not hashed again"), log);
+
+    before = ContentHashed.bytes();
+    assertEquals(30L, scoredIdentically(Sidecar.runSpark(bundle.archive(), "i64", df)));
+    assertEquals(0, ContentHashed.bytes() - before,
+        "the same unchanged file, planned and scored again: nothing hashed");
+
+    // The Bundle overload finds the archive in the default store: a store of this test's own.
+    String savedHome = System.getProperty("sidecar.home");
+    System.setProperty("sidecar.home", cache.resolve("home").toString());
+    try {
+      BundleStore store = BundleStore.defaultStore();
+      store.add(bundle.archive());
+      Bundle loaded = store.load(bundle.info().manifest().tag());
+      before = ContentHashed.bytes();
+      Dataset<Row> fromBundle = Sidecar.runSpark(loaded, "i64", df);
+      assertEquals(size, ContentHashed.bytes() - before,
+          "the Bundle overload reads the store's (new) archive once, not twice");
+      assertEquals(30L, scoredIdentically(fromBundle));
+    } finally {
+      if (savedHome == null) {
+        System.clearProperty("sidecar.home");
+      } else {
+        System.setProperty("sidecar.home", savedHome);
+      }
+    }
+  }
+
+  @Test
+  void aFileChangedAfterTheDriverVerifiedItFailsOnTheDriverAgain() throws Exception {
+    freshCache("verify-changed");
+    TestBundles.Built bundle = TestBundles.kinds("verify_changed", "1.0.0");
+    Path flipped = TestBundles.root().resolve("verify_changed-flipped.bundle");
+    Path cut = TestBundles.root().resolve("verify_changed-cut.bundle");
+    Path replaced = TestBundles.root().resolve("verify_changed-replaced.bundle");
+    for (Path p : new Path[] {flipped, cut, replaced}) {
+      Files.copy(bundle.archive(), p, StandardCopyOption.REPLACE_EXISTING);
+    }
+    settle(flipped, cut, replaced);
+    Dataset<Row> df = spark.range(0, 10, 1, 1).selectExpr("id as i64");
+    for (Path p : new Path[] {flipped, cut, replaced}) {
+      Sidecar.runSpark(p, "i64", df); // verified, and remembered
+      long before = ContentHashed.bytes();
+      Sidecar.runSpark(p, "i64", df);
+      assertEquals(0, ContentHashed.bytes() - before, p + " is remembered");
+    }
+
+    // A byte flipped in place, its mtime restored: the ctime moved.
+    FileTime mtime = Files.getLastModifiedTime(flipped);
+    try (RandomAccessFile f = new RandomAccessFile(flipped.toFile(), "rw")) {
+      f.seek(f.length() - 200);
+      int b = f.read();
+      f.seek(f.length() - 200);
+      f.write(~b & 0xff);
+    }
+    Files.setLastModifiedTime(flipped, mtime);
+    SidecarSparkException e = assertThrows(SidecarSparkException.class,
+        () -> Sidecar.runSpark(flipped, "i64", df));
+    assertTrue(e.getMessage().contains(flipped.toString()), e.getMessage());
+
+    try (FileChannel ch = FileChannel.open(cut, StandardOpenOption.WRITE)) {
+      ch.truncate(ch.size() - 100);
+    }
+    e = assertThrows(SidecarSparkException.class, () -> Sidecar.runSpark(cut, "i64", df));
+    assertTrue(e.getMessage().contains("truncated or corrupt"), e.getMessage());
+
+    // Another bundle renamed over the file (a new inode): read afresh, its digest planned.
+    TestBundles.Built other = TestBundles.kinds("verify_changed", "1.0.1");
+    Path incoming = TestBundles.root().resolve("verify_changed-incoming.bundle");
+    Files.copy(other.archive(), incoming, StandardCopyOption.REPLACE_EXISTING);
+    Files.move(incoming, replaced, StandardCopyOption.REPLACE_EXISTING,
+        StandardCopyOption.ATOMIC_MOVE);
+    long before = ContentHashed.bytes();
+    Dataset<Row> scored = Sidecar.runSpark(replaced, "i64", df,
+        RunOptions.builder().lineageColumns(true).build());
+    assertEquals(contentBytes(replaced), ContentHashed.bytes() - before, "read afresh");
+    assertEquals(other.digest(), scored.selectExpr("min(sidecar_digest)").first().getString(0));
+  }
+}
