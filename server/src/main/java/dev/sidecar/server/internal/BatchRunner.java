@@ -199,12 +199,12 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
       return null;
     }
     int bs = feed.dtype().byteSize();
-    long rowBytes = feed.srcElems()[0] * bs;
-    long at = src.offset() + s.rowStart() * rowBytes;
-    long bytes = s.rowCount() * rowBytes;
-    if (at + bytes > src.offset() + src.byteSize()) {
+    long rowBytes = ApiBinding.product(Arrays.copyOfRange(shape, 1, shape.length)) * bs;
+    if (rowBytes < 0 || src.byteSize() != req.rows() * rowBytes) {
       return null;
     }
+    long at = src.offset() + s.rowStart() * rowBytes;
+    long bytes = s.rowCount() * rowBytes;
     ByteBuffer view = src.region().view(at, bytes);
     if (view.alignmentOffset(0, bs) != 0) {
       return null;
