@@ -31,8 +31,9 @@ import java.util.Set;
  * <p>Shared memory without copies. A batch of one slice whose input lies in a registered
  * region is handed to ONNX Runtime as a tensor over the region's mapping itself (floating-point
  * inputs only: see {@link #inPlace}); its fixed-width outputs of static shape are pre-allocated
- * as tensors over their target ranges, so ONNX Runtime writes them there. Other outputs bound
- * for a region are copied there once, from the model's result. A batch of several slices is
+ * as tensors over their target ranges, so ONNX Runtime writes them there. Other outputs of
+ * fixed shape are written by ONNX Runtime into a direct buffer the worker reuses, and copied
+ * from there once: into their region, or into the response. A batch of several slices is
  * copied into one tensor as for bytes. Every call of a batch is {@link InferCall#begin begun}
  * for the run, so no region it names is unmapped while ONNX Runtime may touch it.
  */
@@ -84,6 +85,7 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
     }
     Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
     Map<String, OnnxTensor> pinned = new LinkedHashMap<>();
+    Map<String, OnnxTensor> scratch = new LinkedHashMap<>();
     double ms;
     try {
       OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -111,6 +113,18 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
         }
       }
       boolean[] pinnedOutputs = only == null ? null : pin(env, only, total, touched, pinned);
+      Map<String, AnswerEncoder.BatchOutput> results = new HashMap<>();
+      for (String w : wanted) {
+        long[] dims = pinned.containsKey(w) ? null : staticShape(w, total);
+        if (dims != null) {
+          scratch.put(w, scratchOutput(env, w, dims, results));
+        }
+      }
+      Map<String, OnnxTensor> allPinned = pinned;
+      if (!scratch.isEmpty()) {
+        allPinned = new LinkedHashMap<>(pinned);
+        allPinned.putAll(scratch);
+      }
       long t0 = System.nanoTime();
       for (InferCall.Slice s : batch) {
         metrics.waited((t0 - s.call().arrivalNanos) / 1e6);
@@ -118,11 +132,10 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
       if (hook != null) {
         hook.beforeModelCall(name, total);
       }
-      Map<String, AnswerEncoder.BatchOutput> results = new HashMap<>();
-      try (OrtSession.Result r = model.run(feeds, wanted, pinned)) {
+      try (OrtSession.Result r = model.run(feeds, wanted, allPinned)) {
         ms = (System.nanoTime() - t0) / 1e6;
         for (String w : wanted) {
-          if (!pinned.containsKey(w)) {
+          if (!allPinned.containsKey(w)) {
             results.put(w, answers.read(w, model.output(r, w), total));
           }
         }
@@ -172,7 +185,48 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
       for (OnnxTensor t : pinned.values()) {
         t.close();
       }
+      for (OnnxTensor t : scratch.values()) {
+        t.close();
+      }
     }
+  }
+
+  /**
+   * The shape {@code [total, ...]} of model output {@code w} when every dimension after the
+   * batch is fixed and its values are of fixed width (so ONNX Runtime can write it into a
+   * buffer given in advance), else null; never for a tapped ZipMap output.
+   */
+  private long[] staticShape(String w, int total) {
+    ApiBinding.Port port = model.outputs().get(w);
+    if (port == null || !port.dtype().isFixedWidth() || port.shape().length == 0
+        || (port.shape()[0] >= 0 && port.shape()[0] != total)
+        || !model.requested(w).equals(w)) {
+      return null;
+    }
+    long[] dims = port.shape().clone();
+    dims[0] = total;
+    for (long d : dims) {
+      if (d < 0) {
+        return null;
+      }
+    }
+    return dims;
+  }
+
+  /**
+   * A tensor over this worker's reusable direct buffer for model output {@code w}, which ONNX
+   * Runtime writes into; its {@link AnswerEncoder.BatchOutput} (a view of that buffer, valid
+   * until this worker's next batch) is put in {@code results}. The output is then read without
+   * the copy ONNX Runtime's Java API makes of a tensor it allocated.
+   */
+  private OnnxTensor scratchOutput(OrtEnvironment env, String w, long[] dims,
+      Map<String, AnswerEncoder.BatchOutput> results) throws OrtException {
+    DType dt = model.outputs().get(w).dtype();
+    long bytes = ApiBinding.product(dims) * dt.byteSize();
+    ByteBuffer buf = buffer("\0output " + w, Math.toIntExact(bytes));
+    results.put(w, new AnswerEncoder.BatchOutput(dims,
+        buf.duplicate().order(ByteOrder.nativeOrder()), null));
+    return OnnxTensor.createTensor(env, buf, dims, OrtTypes.javaType(dt));
   }
 
   /** Floating-point types: values no model reads as indexes or sizes (see {@link #inPlace}). */
@@ -331,7 +385,7 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
     return OnnxTensor.createTensor(env, buf, shape, OrtTypes.javaType(feed.dtype()));
   }
 
-  /** A reusable direct buffer of this worker thread for one model input, cleared. */
+  /** A reusable direct buffer of this worker thread for one model input or output, cleared. */
   private ByteBuffer buffer(String input, int bytes) {
     Map<String, ByteBuffer> mine = buffers.get();
     ByteBuffer b = mine.get(input);
