@@ -127,6 +127,10 @@ final class StatsCommand implements Callable<Integer> {
       n.put("queue_wait_p99_ms", a.getQueueWaitP99Ms());
       n.put("fitted_fixed_ms", a.getFittedFixedMs());
       n.put("fitted_per_row_ms", a.getFittedPerRowMs());
+      n.put("shm_inputs_in_place", a.getShmInputsInPlace());
+      n.put("shm_inputs_copied", a.getShmInputsCopied());
+      n.put("shm_outputs_in_place", a.getShmOutputsInPlace());
+      n.put("shm_outputs_copied", a.getShmOutputsCopied());
       ObjectNode errors = n.putObject("errors_by_code");
       for (Map.Entry<String, Long> e : new TreeMap<>(a.getErrorsByCodeMap()).entrySet()) {
         errors.put(e.getKey(), e.getValue());

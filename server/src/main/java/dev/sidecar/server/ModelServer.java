@@ -76,6 +76,7 @@ public final class ModelServer implements AutoCloseable {
   private final Path tlsCert;
   private final Path tlsKey;
   private final ModelCallHook hook;
+  private final long shmBudget;
   private final HealthStatusManager health = new HealthStatusManager();
   private final CountDownLatch closed = new CountDownLatch(1);
   private final List<EventLoopGroup> groups = new ArrayList<>();
@@ -97,6 +98,7 @@ public final class ModelServer implements AutoCloseable {
     this.tlsCert = b.tlsCert;
     this.tlsKey = b.tlsKey;
     this.hook = b.hook;
+    this.shmBudget = b.shmBudget;
   }
 
   /** A builder for a server of {@code bundle}; by default on 127.0.0.1 with a free port. */
@@ -114,7 +116,8 @@ public final class ModelServer implements AutoCloseable {
       throw new IllegalStateException("ModelServer already started");
     }
     GrpcLogBridge.install();
-    core = new ServerCore(bundle, options, health, hook);
+    core = shmBudget > 0 ? new ServerCore(bundle, options, health, hook, shmBudget)
+        : new ServerCore(bundle, options, health, hook);
     try {
       ServerBuilder<?> sb = transportBuilder();
       sb.maxInboundMessageSize(options.maxInboundMessageBytes());
@@ -123,6 +126,7 @@ public final class ModelServer implements AutoCloseable {
             : ServerInterceptors.intercept(s, ServerCore.bearerToken(token)));
       }
       sb.addService(health.getHealthService());
+      sb.addTransportFilter(core.transportFilter());
       sb.callExecutor(ServerCore.callExecutors());
       server = sb.build().start();
       if (transport == Transport.UNIX) {
@@ -314,6 +318,7 @@ public final class ModelServer implements AutoCloseable {
     private Path tlsCert;
     private Path tlsKey;
     private ModelCallHook hook;
+    private long shmBudget;
 
     private Builder(Bundle bundle) {
       this.bundle = Objects.requireNonNull(bundle, "bundle");
@@ -368,6 +373,12 @@ public final class ModelServer implements AutoCloseable {
     /** Runs {@code hook} on the inference worker before every model call (tests only). */
     Builder beforeModelCall(ModelCallHook hook) {
       this.hook = hook;
+      return this;
+    }
+
+    /** Bytes of shared memory one connection may register at once (tests only; 0 = 1 GiB). */
+    Builder sharedMemoryBudget(long bytes) {
+      this.shmBudget = bytes;
       return this;
     }
 

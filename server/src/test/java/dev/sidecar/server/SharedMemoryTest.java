@@ -48,20 +48,25 @@ class SharedMemoryTest {
   @TempDir
   static Path tmp;
 
+  /** Holds the servers' inference workers inside their model call while set. */
+  private volatile Fixtures.Gate gate;
   private ModelServer tcp;
   private ModelServer uds;
   private ManagedChannel tcpChannel;
   private ManagedChannel udsChannel;
   private float[] x;
+  private dev.sidecar.bundle.Bundle iris;
   private final List<String> keys = new ArrayList<>();
   private final List<MappedByteBuffer> maps = new ArrayList<>();
 
   @BeforeAll
   void start() throws Exception {
     assumeTrue(SharedMemoryFiles.available(), "no POSIX shared memory under /dev/shm");
-    var iris = Fixtures.iris(tmp);
-    tcp = ModelServer.builder(iris).tcp("127.0.0.1", 0).start();
-    uds = ModelServer.builder(iris).unixSocket(tmp.resolve("iris.sock")).start();
+    iris = Fixtures.iris(tmp);
+    tcp = ModelServer.builder(iris).tcp("127.0.0.1", 0)
+        .beforeModelCall((api, rows) -> Fixtures.Gate.pass(gate)).start();
+    uds = ModelServer.builder(iris).unixSocket(tmp.resolve("iris.sock"))
+        .beforeModelCall((api, rows) -> Fixtures.Gate.pass(gate)).start();
     tcpChannel = SidecarChannels.forTarget(tcp.target());
     udsChannel = SidecarChannels.forTarget(uds.target());
     x = Fixtures.irisFeatures();
@@ -69,6 +74,11 @@ class SharedMemoryTest {
 
   @AfterEach
   void unregister() {
+    Fixtures.Gate g = gate;
+    gate = null;
+    if (g != null) {
+      g.release.countDown();
+    }
     for (ManagedChannel ch : List.of(tcpChannel, udsChannel)) {
       Fixtures.blocking(ch).systemSharedMemoryUnregister(
           SystemSharedMemoryUnregisterRequest.getDefaultInstance());
@@ -318,5 +328,175 @@ class SharedMemoryTest {
         .setModelName(model).addInputs(shmInput("r", 0, inBytes).addShape(n).addShape(4))
         .build())));
     assertFalse(ok.getRawOutputContents(0).isEmpty());
+  }
+
+  private ModelInferRequest.Builder irisRequest(String inRegion, long inOffset, int n) {
+    return ModelInferRequest.newBuilder().setModelName("classify_tensor")
+        .addInputs(shmInput(inRegion, inOffset, n * 4 * 4L).addShape(n).addShape(4));
+  }
+
+  private ByteString probabilitiesViaBytes(ManagedChannel ch, int n) {
+    return Fixtures.blocking(ch).modelInfer(ModelInferRequest.newBuilder()
+        .setModelName("classify_tensor")
+        .addInputs(Fixtures.fp32("features", n, 4))
+        .addRawInputContents(Fixtures.floats(java.util.Arrays.copyOf(x, n * 4)))
+        .addOutputs(ModelInferRequest.InferRequestedOutputTensor.newBuilder()
+            .setName("probabilities"))
+        .build()).getRawOutputContents(0);
+  }
+
+  private static byte[] bytesAt(ByteBuffer region, int at, int n) {
+    byte[] b = new byte[n];
+    region.get(at, b);
+    return b;
+  }
+
+  /** Lines of this process's memory map that map {@code key}'s file (the test's and the server's). */
+  private static long mappings(String key) throws Exception {
+    String file = SharedMemoryFiles.fileOf(key).toString();
+    try (var lines = Files.lines(Path.of("/proc/self/maps"))) {
+      return lines.filter(l -> l.contains(file)).count();
+    }
+  }
+
+  /** Waits (up to 30 s) until the server has unmapped {@code key}: only the test's mapping left. */
+  private static void awaitServerUnmapped(String key) throws Exception {
+    for (int i = 0; i < 3000 && mappings(key) > 1; i++) {
+      Thread.sleep(10);
+    }
+    assertEquals(1, mappings(key), "the server still maps " + key);
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tcp", "uds"})
+  void onnxRuntimeReadsInputsAndWritesOutputsInPlace(String transport) throws Exception {
+    ManagedChannel ch = channel(transport);
+    var stub = Fixtures.blocking(ch);
+    int n = x.length / 4;
+    int probBytes = n * 12;
+    String key = newRegion(65536);
+    ByteBuffer mem = region(key, 65536);
+    mem.position(64);
+    mem.asFloatBuffer().put(x);
+    register(stub, "r", key, 0, 65536);
+    byte[] expected = probabilitiesViaBytes(ch, n).toByteArray();
+
+    // Aligned and apart from the input: ONNX Runtime reads the input and writes the
+    // probabilities where they lie; the labels (strings) come through the answer.
+    var before = Fixtures.stats(ch, "classify_tensor");
+    ModelInferResponse r = stub.modelInfer(irisRequest("r", 64, n)
+        .addOutputs(shmOutput("probabilities", "r", 8192, probBytes))
+        .addOutputs(shmOutput("label", "r", 16384, 8192)).build());
+    var after = Fixtures.stats(ch, "classify_tensor");
+    assertEquals(List.of((long) n, 3L), r.getOutputs(0).getShapeList());
+    assertArrayEquals(expected, bytesAt(mem, 8192, probBytes));
+    assertEquals(1, after.getShmInputsInPlace() - before.getShmInputsInPlace());
+    assertEquals(0, after.getShmInputsCopied() - before.getShmInputsCopied());
+    assertEquals(1, after.getShmOutputsInPlace() - before.getShmOutputsInPlace());
+    assertEquals(0, after.getShmOutputsCopied() - before.getShmOutputsCopied());
+
+    // Not aligned to a float: copied there once, the same bytes.
+    before = after;
+    mem.put(8194, new byte[probBytes]);
+    stub.modelInfer(irisRequest("r", 64, n)
+        .addOutputs(shmOutput("probabilities", "r", 8194, probBytes)).build());
+    after = Fixtures.stats(ch, "classify_tensor");
+    assertArrayEquals(expected, bytesAt(mem, 8194, probBytes));
+    assertEquals(1, after.getShmInputsInPlace() - before.getShmInputsInPlace());
+    assertEquals(0, after.getShmOutputsInPlace() - before.getShmOutputsInPlace());
+    assertEquals(1, after.getShmOutputsCopied() - before.getShmOutputsCopied());
+
+    // Over the input itself: written only after the model has read the input, so the answer
+    // is still the input's.
+    before = after;
+    stub.modelInfer(irisRequest("r", 64, n)
+        .addOutputs(shmOutput("probabilities", "r", 64, probBytes)).build());
+    after = Fixtures.stats(ch, "classify_tensor");
+    assertArrayEquals(expected, bytesAt(mem, 64, probBytes));
+    assertEquals(0, after.getShmOutputsInPlace() - before.getShmOutputsInPlace());
+    assertEquals(1, after.getShmOutputsCopied() - before.getShmOutputsCopied());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tcp", "uds"})
+  void anUnregisterDuringAModelCallWaitsForIt(String transport) throws Exception {
+    ManagedChannel ch = channel(transport);
+    var stub = Fixtures.blocking(ch);
+    int n = x.length / 4;
+    int probBytes = n * 12;
+    String key = newRegion(8192);
+    ByteBuffer mem = region(key, 8192);
+    mem.asFloatBuffer().put(x);
+    register(stub, "held", key, 0, 8192);
+    byte[] expected = probabilitiesViaBytes(ch, n).toByteArray();
+    assertEquals(2, mappings(key));
+
+    Fixtures.Gate g = new Fixtures.Gate();
+    gate = g;
+    var pending = dev.sidecar.proto.inference.GRPCInferenceServiceGrpc.newFutureStub(ch)
+        .modelInfer(irisRequest("held", 0, n)
+            .addOutputs(shmOutput("probabilities", "held", 4096, probBytes)).build());
+    assertTrue(g.entered.await(30, java.util.concurrent.TimeUnit.SECONDS));
+    // The model call is about to read and write the region in place: unregistering takes the
+    // name away at once, but the mapping stays until the call is over.
+    stub.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.newBuilder()
+        .setName("held").build());
+    assertEquals(Status.Code.NOT_FOUND, code(() -> stub.systemSharedMemoryStatus(
+        SystemSharedMemoryStatusRequest.newBuilder().setName("held").build())));
+    assertEquals(2, mappings(key));
+    gate = null;
+    g.release.countDown();
+    ModelInferResponse r = pending.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    assertTrue(r.getRawOutputContents(0).isEmpty());
+    assertArrayEquals(expected, bytesAt(mem, 4096, probBytes));
+    awaitServerUnmapped(key);
+    assertEquals(Status.Code.NOT_FOUND, code(() -> stub.modelInfer(irisRequest("held", 0, n)
+        .build())));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tcp", "uds"})
+  void eachConnectionHasItsOwnBudgetAndItsRegionsEndWithIt(String transport) throws Exception {
+    ModelServer small = (transport.equals("tcp")
+        ? ModelServer.builder(iris).tcp("127.0.0.1", 0)
+        : ModelServer.builder(iris).unixSocket(tmp.resolve("budget.sock")))
+        .sharedMemoryBudget(6000).start();
+    ManagedChannel one = SidecarChannels.forTarget(small.target());
+    ManagedChannel two = SidecarChannels.forTarget(small.target());
+    try {
+      String keyOne = newRegion(4096);
+      region(keyOne, 4096);
+      String keyTwo = newRegion(4096);
+      region(keyTwo, 4096);
+      // Two connections from the same host (over a Unix socket: the same empty address).
+      register(Fixtures.blocking(one), "one", keyOne, 0, 4096);
+      register(Fixtures.blocking(two), "two", keyTwo, 0, 4096);
+      StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+          () -> register(Fixtures.blocking(one), "one-more", keyOne, 0, 4096));
+      assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+      assertTrue(e.getStatus().getDescription().contains("this connection"),
+          e.getStatus().getDescription());
+      assertEquals(2, mappings(keyOne));
+
+      // Closing a connection unregisters its regions, and only its.
+      Fixtures.close(one);
+      awaitServerUnmapped(keyOne);
+      var left = Fixtures.blocking(two).systemSharedMemoryStatus(
+          SystemSharedMemoryStatusRequest.getDefaultInstance());
+      assertEquals(List.of("two"), List.copyOf(left.getRegionsMap().keySet()));
+      assertEquals(2, mappings(keyTwo));
+      // A new connection starts with a whole budget.
+      ManagedChannel three = SidecarChannels.forTarget(small.target());
+      try {
+        register(Fixtures.blocking(three), "three", keyOne, 0, 4096);
+      } finally {
+        Fixtures.close(three);
+      }
+      awaitServerUnmapped(keyOne);
+    } finally {
+      Fixtures.close(one);
+      Fixtures.close(two);
+      small.close();
+    }
   }
 }

@@ -135,17 +135,65 @@ final class AnswerEncoder {
   }
 
   /**
+   * Whether output {@code o} goes into a shared-memory target as it is computed, straight from
+   * the model's result ({@link #writeInto}) or by ONNX Runtime itself, instead of through the
+   * response's bytes: fixed-width values without labels, of a fixed number per row.
+   */
+  static boolean writtenInPlace(Output o) {
+    return o.labels().isEmpty() && o.modelType().isFixedWidth()
+        && ApiBinding.product(o.rowDims()) >= 0;
+  }
+
+  /** Bytes per row of an output {@link #writtenInPlace} goes to. */
+  static long rowBytes(Output o) {
+    return ApiBinding.product(o.rowDims()) * o.modelType().byteSize();
+  }
+
+  /**
+   * Checks that {@code target} holds all {@code callRows} rows of output {@code o} (Triton's
+   * INVALID_ARGUMENT otherwise, as a StatusRuntimeException).
+   */
+  static void checkFits(Output o, DecodedRequest.ShmRange target, int callRows) {
+    long need = callRows * rowBytes(o);
+    if (need > target.byteSize()) {
+      throw Status.INVALID_ARGUMENT.withDescription("shared memory size specified with the "
+          + "request for output '" + o.name() + "' (" + target.byteSize() + " bytes) should "
+          + "be at least " + need + " bytes to hold the results").asRuntimeException();
+    }
+  }
+
+  /**
+   * Copies rows {@code [from, from + n)} of one output ({@link #writtenInPlace}) into its
+   * shared-memory target, where rows {@code [rowStart, rowStart + n)} of a call of
+   * {@code callRows} rows go: the one copy of an output that ONNX Runtime did not write there
+   * itself.
+   */
+  void writeInto(Output o, BatchOutput r, int from, int n, DecodedRequest.ShmRange target,
+      int rowStart, int callRows) {
+    checkShape(o, r);
+    checkFits(o, target, callRows);
+    long rowBytes = rowBytes(o);
+    ByteBuffer src = r.numbers().duplicate();
+    src.limit((int) ((from + n) * rowBytes)).position((int) (from * rowBytes));
+    target.region().view(target.offset() + rowStart * rowBytes, n * rowBytes).put(src);
+  }
+
+  private static void checkShape(Output o, BatchOutput r) {
+    long declared = ApiBinding.product(o.rowDims());
+    if (declared >= 0 && declared != r.elemsPerRow()) {
+      throw new IllegalStateException("output '" + o.name() + "' declares shape "
+          + rowShapeText(o.rowDims()) + " but model output '" + o.modelOutput() + "' has shape "
+          + Arrays.toString(r.dims()));
+    }
+  }
+
+  /**
    * The raw bytes of rows {@code [from, from + n)} of one output, mapped as the column says; a
    * class index without a label is FAILED_PRECONDITION (the bundle lists too few labels).
    */
   ByteString encode(Output o, BatchOutput r, int from, int n) {
     long epr = r.elemsPerRow();
-    long declared = ApiBinding.product(o.rowDims());
-    if (declared >= 0 && declared != epr) {
-      throw new IllegalStateException("output '" + o.name() + "' declares shape "
-          + rowShapeText(o.rowDims()) + " but model output '" + o.modelOutput() + "' has shape "
-          + Arrays.toString(r.dims()));
-    }
+    checkShape(o, r);
     if (!o.labels().isEmpty()) {
       if (epr != 1) {
         throw new IllegalStateException("output '" + o.name() + "' maps class labels but model "
@@ -179,7 +227,10 @@ final class AnswerEncoder {
     return UnsafeByteOperations.unsafeWrap(bytes);
   }
 
-  /** Builds the response of a call from the outputs of its slices. */
+  /**
+   * Builds the response of a call from the outputs of its slices; a null part is an output
+   * already in its shared-memory target ({@link #writtenInPlace}).
+   */
   ModelInferResponse assemble(DecodedRequest call, ByteString[][] parts) {
     ModelInferResponse.Builder b = ModelInferResponse.newBuilder()
         .setModelName(name)
@@ -187,16 +238,34 @@ final class AnswerEncoder {
         .setId(call.id());
     for (int i = 0; i < call.outputs().size(); i++) {
       Output o = call.outputs().get(i);
+      DecodedRequest.ShmRange target = call.targets() == null ? null : call.targets()[i];
+      int inPlace = 0;
       ByteString all = ByteString.EMPTY;
       for (ByteString[] p : parts) {
-        all = all.concat(p[i]);
+        if (p[i] == null) {
+          inPlace++;
+        } else {
+          all = all.concat(p[i]);
+        }
+      }
+      if (inPlace > 0) {
+        if (inPlace != parts.length || target == null || !writtenInPlace(o)) {
+          throw new IllegalStateException("output '" + o.name() + "': " + inPlace + " of "
+              + parts.length + " parts were written to shared memory, the others not");
+        }
+        b.addOutputs(ModelInferResponse.InferOutputTensor.newBuilder()
+            .setName(o.name())
+            .setDatatype(o.wireType().oipName())
+            .addShape(call.rows())
+            .addAllShape(Arrays.stream(o.rowDims()).boxed().toList()));
+        b.addRawOutputContents(ByteString.EMPTY);
+        continue;
       }
       b.addOutputs(ModelInferResponse.InferOutputTensor.newBuilder()
           .setName(o.name())
           .setDatatype(o.wireType().oipName())
           .addShape(call.rows())
           .addAllShape(Arrays.stream(actualDims(o, all, call.rows())).boxed().toList()));
-      DecodedRequest.OutputTarget target = call.targets() == null ? null : call.targets()[i];
       if (target == null) {
         b.addRawOutputContents(all);
         continue;

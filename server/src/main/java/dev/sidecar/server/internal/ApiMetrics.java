@@ -16,6 +16,10 @@ final class ApiMetrics {
   private final LongAdder batches = new LongAdder();
   private final LongAdder batchRows = new LongAdder();
   private final AtomicLong maxBatchRows = new AtomicLong();
+  private final LongAdder shmInputsInPlace = new LongAdder();
+  private final LongAdder shmInputsCopied = new LongAdder();
+  private final LongAdder shmOutputsInPlace = new LongAdder();
+  private final LongAdder shmOutputsCopied = new LongAdder();
   private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
   private final Histogram latency = new Histogram();
   private final Histogram inference = new Histogram();
@@ -44,6 +48,22 @@ final class ApiMetrics {
     batchRows.add(n);
     maxBatchRows.accumulateAndGet(n, Math::max);
     inference.record(inferenceMs);
+  }
+
+  /**
+   * A model input of a batch with rows from shared memory: read by ONNX Runtime where it lies
+   * ({@code inPlace}), or copied into the batch's tensor.
+   */
+  void shmInput(boolean inPlace) {
+    (inPlace ? shmInputsInPlace : shmInputsCopied).increment();
+  }
+
+  /**
+   * One slice's output bound for shared memory: written there by ONNX Runtime itself
+   * ({@code inPlace}), or copied there once from the model's result.
+   */
+  void shmOutput(boolean inPlace) {
+    (inPlace ? shmOutputsInPlace : shmOutputsCopied).increment();
   }
 
   /** A slice of a request started its model call {@code ms} after the request arrived. */
@@ -78,7 +98,11 @@ final class ApiMetrics {
         .setQueueWaitP95Ms(queueWait.quantile(0.95))
         .setQueueWaitP99Ms(queueWait.quantile(0.99))
         .setFittedFixedMs(model.fixedMs())
-        .setFittedPerRowMs(model.perRowMs());
+        .setFittedPerRowMs(model.perRowMs())
+        .setShmInputsInPlace(shmInputsInPlace.sum())
+        .setShmInputsCopied(shmInputsCopied.sum())
+        .setShmOutputsInPlace(shmOutputsInPlace.sum())
+        .setShmOutputsCopied(shmOutputsCopied.sum());
     errors.forEach((k, v) -> s.putErrorsByCode(k, v.sum()));
     return s.build();
   }

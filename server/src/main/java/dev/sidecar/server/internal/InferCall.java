@@ -43,6 +43,9 @@ final class InferCall {
   private ByteString[][] parts;
   private int remaining;
   private boolean finished;
+  /** Batches running a slice of this call now ({@link #begin}); while any, regions stay held. */
+  private int running;
+  private boolean released;
 
   /**
    * @param api the API's name, for messages
@@ -87,6 +90,42 @@ final class InferCall {
   /** True once answered or failed. */
   synchronized boolean finished() {
     return finished;
+  }
+
+  /**
+   * A batch starts running a slice of this call: until its {@link #end}, the shared-memory
+   * regions the call names stay mapped even if the call is answered or failed meanwhile (by
+   * another slice's batch), since ONNX Runtime may read and write them in place. False when
+   * the call is already finished: the slice must not run.
+   */
+  synchronized boolean begin() {
+    if (finished) {
+      return false;
+    }
+    running++;
+    return true;
+  }
+
+  /** The batch that {@link #begin began} a slice is over with it. */
+  void end() {
+    synchronized (this) {
+      if (--running > 0 || !finished || released) {
+        return;
+      }
+      released = true;
+    }
+    request.release().run();
+  }
+
+  /** Ends the call's hold on its regions once it is finished and no batch runs it. */
+  private void releaseWhenIdle() {
+    synchronized (this) {
+      if (running > 0 || released) {
+        return;
+      }
+      released = true;
+    }
+    request.release().run();
   }
 
   /**
@@ -145,7 +184,7 @@ final class InferCall {
           + e.getMessage()));
       return;
     } finally {
-      request.release().run();
+      releaseWhenIdle();
     }
     metrics.answered(rows, (System.nanoTime() - arrivalNanos) / 1e6);
     listener.onResponse(response);
@@ -163,7 +202,7 @@ final class InferCall {
   }
 
   private void deliverError(Status status) {
-    request.release().run();
+    releaseWhenIdle();
     metrics.error(status.getCode());
     listener.onError(status);
   }

@@ -21,6 +21,7 @@ import dev.sidecar.proto.inference.SystemSharedMemoryStatusRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryStatusResponse;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterResponse;
+import io.grpc.Attributes;
 import io.grpc.Context;
 import io.grpc.Contexts;
 import io.grpc.Grpc;
@@ -30,6 +31,7 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.ServerTransportFilter;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -41,6 +43,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,10 +63,14 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   private static final Set<Status.Code> LOGGED_ELSEWHERE = Set.of(Status.Code.INTERNAL,
       Status.Code.CANCELLED, Status.Code.DEADLINE_EXCEEDED);
 
-  /** Bytes of shared memory one client (remote address) may have registered at once. */
+  /** Bytes of shared memory one client (connection) may have registered at once. */
   static final long SHM_BUDGET_PER_CLIENT = 1L << 30;
-  /** The remote address of the call being served, for the shared-memory budget. */
-  private static final Context.Key<String> CLIENT = Context.key("sidecar-client");
+  /** A connection's shared-memory client, set on its transport by {@link #connections()}. */
+  static final Attributes.Key<SharedMemoryRegistry.Client> CONNECTION =
+      Attributes.Key.create("sidecar-connection");
+  /** The connection of the call being served, for shared-memory registrations. */
+  private static final Context.Key<SharedMemoryRegistry.Client> CLIENT =
+      Context.key("sidecar-client");
 
   private final ServerCore core;
   private final SharedMemoryRegistry shm;
@@ -73,6 +80,10 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   private final ScheduledExecutorService stallWatch;
   private final Set<InferStream> streams = ConcurrentHashMap.newKeySet();
   final LongAdder streamsOpened = new LongAdder();
+  private final AtomicLong connectionsOpened = new AtomicLong();
+  /** The client of calls whose transport has no connection identity (not seen on our servers). */
+  private final SharedMemoryRegistry.Client noConnection =
+      new SharedMemoryRegistry.Client("a call without a connection");
   private volatile boolean draining;
 
   /**
@@ -299,14 +310,40 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     }
   }
 
-  /** The service with the caller's remote address in each call's context (for the budget). */
+  /**
+   * Gives each connection its shared-memory {@link SharedMemoryRegistry.Client} when its
+   * transport is ready, and unregisters that client's regions when the connection closes. A
+   * connection is the identity: a TCP remote address and port is unique only while the
+   * connection lasts, and every Unix-socket client has the same (empty) address.
+   */
+  ServerTransportFilter connections() {
+    return new ServerTransportFilter() {
+      @Override
+      public Attributes transportReady(Attributes attrs) {
+        Object peer = attrs.get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        SharedMemoryRegistry.Client c = new SharedMemoryRegistry.Client("connection "
+            + connectionsOpened.incrementAndGet() + (peer == null ? "" : " from " + peer));
+        return attrs.toBuilder().set(CONNECTION, c).build();
+      }
+
+      @Override
+      public void transportTerminated(Attributes attrs) {
+        SharedMemoryRegistry.Client c = attrs == null ? null : attrs.get(CONNECTION);
+        if (c != null) {
+          shm.closed(c);
+        }
+      }
+    };
+  }
+
+  /** The service with the caller's connection in each call's context (for shared memory). */
   ServerServiceDefinition withClientAddress() {
     return ServerInterceptors.intercept(this, new ServerInterceptor() {
       @Override
       public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
           ServerCallHandler<Q, A> next) {
-        Object peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
-        Context ctx = Context.current().withValue(CLIENT, String.valueOf(peer));
+        SharedMemoryRegistry.Client c = call.getAttributes().get(CONNECTION);
+        Context ctx = Context.current().withValue(CLIENT, c == null ? noConnection : c);
         return Contexts.interceptCall(ctx, call, headers, next);
       }
     });
@@ -331,9 +368,9 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
   public void systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest request,
       StreamObserver<SystemSharedMemoryRegisterResponse> out) {
     try {
-      String client = CLIENT.get();
+      SharedMemoryRegistry.Client client = CLIENT.get();
       shm.register(request.getName(), request.getKey(), request.getOffset(),
-          request.getByteSize(), client == null ? "" : client);
+          request.getByteSize(), client == null ? noConnection : client);
       out.onNext(SystemSharedMemoryRegisterResponse.getDefaultInstance());
       out.onCompleted();
     } catch (StatusException e) {

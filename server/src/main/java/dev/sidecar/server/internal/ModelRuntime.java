@@ -167,14 +167,26 @@ final class ModelRuntime implements AutoCloseable {
    * ZipMap output is computed as its input tensor.
    */
   OrtSession.Result run(Map<String, OnnxTensor> feeds, Set<String> wanted) throws OrtException {
-    if (taps.isEmpty()) {
+    return run(feeds, wanted, Map.of());
+  }
+
+  /**
+   * As {@link #run(Map, Set)}, with the outputs in {@code pinned} (model output names, never a
+   * tapped ZipMap) written by ONNX Runtime into the given tensors instead of into new ones; those
+   * are not read from the result.
+   */
+  OrtSession.Result run(Map<String, OnnxTensor> feeds, Set<String> wanted,
+      Map<String, OnnxTensor> pinned) throws OrtException {
+    if (taps.isEmpty() && pinned.isEmpty()) {
       return session.run(feeds, wanted);
     }
     Set<String> req = new LinkedHashSet<>();
     for (String w : wanted) {
-      req.add(requested(w));
+      if (!pinned.containsKey(w)) {
+        req.add(requested(w));
+      }
     }
-    return session.run(feeds, req);
+    return pinned.isEmpty() ? session.run(feeds, req) : session.run(feeds, req, pinned);
   }
 
   @Override

@@ -164,6 +164,8 @@ final class RequestDecoder {
     }
     int rawIndex = 0;
     Object[] sources = new Object[plan.inputs().size()];
+    DecodedRequest.ShmRange[] sourceRegions = inMemory == 0 ? null
+        : new DecodedRequest.ShmRange[plan.inputs().size()];
     long[][] srcDims = new long[plan.inputs().size()][];
     int rows = -1;
     String rowsFrom = null;
@@ -223,6 +225,8 @@ final class RequestDecoder {
         }
         sources[p] = decodeRaw(what, dt, shape, elems, UnsafeByteOperations.unsafeWrap(
             region.view(refs[i].offset(), refs[i].byteSize())));
+        sourceRegions[p] = new DecodedRequest.ShmRange(region, refs[i].offset(),
+            refs[i].byteSize());
       } else if (raw) {
         if (in.hasContents() && TypedContents.hasValues(in.getContents())) {
           throw invalid(what + " carries typed contents while the request also uses "
@@ -261,7 +265,7 @@ final class RequestDecoder {
           ? srcDims[feed.sources()[0]] : feed.rowDims();
     }
     List<Output> wanted = requestedOutputs(req, model);
-    DecodedRequest.OutputTarget[] targets = null;
+    DecodedRequest.ShmRange[] targets = null;
     for (int i = 0; i < req.getOutputsCount(); i++) {
       ModelInferRequest.InferRequestedOutputTensor o = req.getOutputs(i);
       ShmRef ref = shmRef("output '" + o.getName() + "' of " + model, o.getParametersMap());
@@ -276,9 +280,9 @@ final class RequestDecoder {
           ref.byteSize());
       held.add(region);
       if (targets == null) {
-        targets = new DecodedRequest.OutputTarget[wanted.size()];
+        targets = new DecodedRequest.ShmRange[wanted.size()];
       }
-      targets[i] = new DecodedRequest.OutputTarget(region, ref.offset(), ref.byteSize());
+      targets[i] = new DecodedRequest.ShmRange(region, ref.offset(), ref.byteSize());
     }
     Runnable release = () -> { };
     if (!held.isEmpty()) {
@@ -293,7 +297,7 @@ final class RequestDecoder {
       };
     }
     return new DecodedRequest(req.getId(), rows, plan.feeds(), sources, feedDims, plan.mergeable(),
-        wanted, targets, release);
+        wanted, sourceRegions, targets, release);
   }
 
   private Plan choosePlan(ModelInferRequest req, String model) throws StatusException {

@@ -12,6 +12,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerInterceptor;
+import io.grpc.ServerTransportFilter;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -62,6 +63,16 @@ public final class ServerCore implements AutoCloseable {
    */
   public ServerCore(Bundle bundle, ServerOptions options, HealthStatusManager health,
       ModelCallHook hook) {
+    this(bundle, options, health, hook, InferenceService.SHM_BUDGET_PER_CLIENT);
+  }
+
+  /**
+   * @param health where serving status is reported (from {@link #markReady()} on)
+   * @param hook runs before every model call (tests only; null = none)
+   * @param shmBudget bytes of shared memory one connection may have registered at once
+   */
+  public ServerCore(Bundle bundle, ServerOptions options, HealthStatusManager health,
+      ModelCallHook hook, long shmBudget) {
     this.bundle = bundle;
     this.health = health;
     try {
@@ -94,9 +105,17 @@ public final class ServerCore implements AutoCloseable {
     }
     this.inference = new InferenceService(this, options.streamWindow(),
         new StreamBuffers(options.streamBufferBytes(), options.totalStreamBufferBytes()),
-        options.streamStallTimeout());
+        options.streamStallTimeout(), shmBudget);
     this.stats = new StatsService(this);
     LOG.info("loaded bundle {} ({}): APIs {}", bundle.tag(), bundle.digest(), endpoints.keySet());
+  }
+
+  /**
+   * The transport filter to install on the server: it gives each connection its identity for
+   * shared memory (budget, regions released when it closes).
+   */
+  public ServerTransportFilter transportFilter() {
+    return inference.connections();
   }
 
   /** The gRPC services to register (Open Inference Protocol and Stats). */

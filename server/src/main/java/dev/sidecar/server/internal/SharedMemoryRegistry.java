@@ -17,22 +17,46 @@ import java.util.Map;
 /**
  * The system shared-memory regions registered with the server (Triton's system shared-memory
  * extension): each one mapped once at registration. A region in use by a request is unmapped
- * only once that request is over, so unregistering never pulls memory from under a model call.
- * The bytes mapped per client (remote address) are bounded.
+ * only once that request is over (and no model call reads or writes it in place), so
+ * unregistering never pulls memory from under a model call.
+ *
+ * <p>Each region belongs to the {@link Client} that registered it: one gRPC connection. The
+ * bytes one connection has registered are bounded, and when the connection closes its regions
+ * are unregistered (a client that ended without unregistering leaves nothing mapped). Names are
+ * one namespace across connections, as in Triton.
  */
 final class SharedMemoryRegistry implements AutoCloseable {
+  /** Who registers regions: one connection. Its budget and its regions end with it. */
+  static final class Client {
+    final String name;
+    /** Bytes registered (or being registered) by this client; guarded by the registry. */
+    private long mapped;
+    /** Set once the connection closed; guarded by the registry. */
+    private boolean closed;
+
+    /** @param name how messages name it (e.g. the connection's number and remote address) */
+    Client(String name) {
+      this.name = name;
+    }
+
+    @Override
+    public String toString() {
+      return name;
+    }
+  }
+
   /** One registered region, counted while requests use it. */
   static final class Region {
     final String name;
     final String key;
     final long offset;
     final long byteSize;
-    final String client;
+    final Client client;
     private MappedByteBuffer mapping;
     private int users;
     private boolean unregistered;
 
-    Region(String name, String key, long offset, long byteSize, String client,
+    Region(String name, String key, long offset, long byteSize, Client client,
         MappedByteBuffer mapping) {
       this.name = name;
       this.key = key;
@@ -52,34 +76,37 @@ final class SharedMemoryRegistry implements AutoCloseable {
 
   private final long budgetPerClient;
   private final Map<String, Region> regions = new LinkedHashMap<>();
-  private final Map<String, Long> mappedPerClient = new LinkedHashMap<>();
 
   /** @param budgetPerClient the most bytes one client may have registered at once */
   SharedMemoryRegistry(long budgetPerClient) {
     this.budgetPerClient = budgetPerClient;
   }
 
-  /** Registers and maps a region; the error statuses are Triton's. */
-  void register(String name, String key, long offset, long byteSize, String client)
+  /** Registers and maps a region for {@code client}; the error statuses are Triton's. */
+  void register(String name, String key, long offset, long byteSize, Client client)
       throws StatusException {
     if (name.isEmpty()) {
       throw Status.INVALID_ARGUMENT.withDescription("a shared memory region needs a name")
           .asException();
     }
     synchronized (this) {
+      if (client.closed) {
+        throw Status.UNAVAILABLE.withDescription("the connection registering shared memory "
+            + "region '" + name + "' is closed").asException();
+      }
       if (regions.containsKey(name)) {
         throw Status.ALREADY_EXISTS.withDescription("shared memory region '" + name
             + "' already in manager").asException();
       }
-      long have = mappedPerClient.getOrDefault(client, 0L);
+      long have = client.mapped;
       if (byteSize > budgetPerClient - have) {
         throw Status.RESOURCE_EXHAUSTED.withDescription("registering shared memory region '"
             + name + "' (" + byteSize + " bytes) would map " + (have + byteSize) + " bytes for "
-            + "this client, more than its budget of " + budgetPerClient + " bytes; unregister "
-            + "regions first").asException();
+            + "this connection, more than its budget of " + budgetPerClient + " bytes; "
+            + "unregister regions first").asException();
       }
       // Reserve the budget before mapping (outside the lock).
-      mappedPerClient.put(client, have + byteSize);
+      client.mapped = have + byteSize;
     }
     MappedByteBuffer m;
     try {
@@ -98,24 +125,54 @@ final class SharedMemoryRegistry implements AutoCloseable {
       throw Status.INTERNAL.withDescription("unable to process address space or shared-memory "
           + "descriptor due to " + e.getMessage()).asException();
     }
+    StatusException refused = null;
     synchronized (this) {
-      if (regions.containsKey(name)) {
-        release(client, byteSize);
-        SharedMemoryFiles.unmap(m);
-        throw Status.ALREADY_EXISTS.withDescription("shared memory region '" + name
+      if (client.closed) {
+        // The connection closed while the region was being mapped: it would never be released.
+        refused = Status.UNAVAILABLE.withDescription("the connection registering shared memory "
+            + "region '" + name + "' is closed").asException();
+      } else if (regions.containsKey(name)) {
+        refused = Status.ALREADY_EXISTS.withDescription("shared memory region '" + name
             + "' already in manager").asException();
+      } else {
+        regions.put(name, new Region(name, key, offset, byteSize, client, m));
       }
-      regions.put(name, new Region(name, key, offset, byteSize, client, m));
+    }
+    if (refused != null) {
+      release(client, byteSize);
+      SharedMemoryFiles.unmap(m);
+      throw refused;
     }
   }
 
-  private synchronized void release(String client, long bytes) {
-    long left = mappedPerClient.getOrDefault(client, 0L) - bytes;
-    if (left <= 0) {
-      mappedPerClient.remove(client);
-    } else {
-      mappedPerClient.put(client, left);
+  private synchronized void release(Client client, long bytes) {
+    client.mapped = Math.max(0, client.mapped - bytes);
+  }
+
+  /**
+   * The connection of {@code client} closed: unregisters its regions (each unmapped once no
+   * request uses it) and refuses any registration still under way for it.
+   */
+  void closed(Client client) {
+    List<Region> gone = new ArrayList<>();
+    synchronized (this) {
+      client.closed = true;
+      regions.values().removeIf(r -> {
+        if (r.client == client) {
+          gone.add(r);
+          return true;
+        }
+        return false;
+      });
     }
+    for (Region r : gone) {
+      retire(r);
+    }
+  }
+
+  /** Bytes {@code client} has registered (regions unmapped only once their requests end count). */
+  synchronized long mapped(Client client) {
+    return client.mapped;
   }
 
   /** The status of one region, or of every region when {@code name} is empty. */
