@@ -1,6 +1,6 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle;
 
-import dev.sidecar.bundle.BundleException;
+import dev.sidecar.bundle.files.Digests;
 import java.util.Locale;
 import java.util.regex.Pattern;
 

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sidecar.bundle.BundleException;
 import org.junit.jupiter.api.Test;
 
 /** Tags, paths and URIs with and without a digest pin; malformed pins are refused. */

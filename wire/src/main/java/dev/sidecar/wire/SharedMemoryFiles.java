@@ -1,5 +1,6 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.wire;
 
+import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;

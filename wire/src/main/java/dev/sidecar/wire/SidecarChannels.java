@@ -1,4 +1,4 @@
-package dev.sidecar.server;
+package dev.sidecar.wire;
 
 import io.grpc.CallOptions;
 import io.grpc.Channel;
@@ -14,6 +14,7 @@ import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollEventLoopGroup;
 import io.netty.channel.unix.DomainSocketAddress;
@@ -22,12 +23,17 @@ import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
 
 /**
- * Client channels to a sidecar server, from the target strings {@link ModelServer#target()}
- * and {@code SIDECAR READY <target>} print: {@code unix:///abs/path.sock} (Netty epoll),
- * {@code host:port}, or {@code inprocess:NAME}. Channels accept messages up to
- * {@link ServerOptions#DEFAULT_MAX_INBOUND_MESSAGE_BYTES}; the caller shuts them down.
+ * Client channels to a sidecar server, from the target strings the server's
+ * {@code ModelServer.target()} and the sidecar's {@linkplain ReadyLine ready line} give:
+ * {@code unix:///abs/path.sock} (Netty epoll), {@code host:port}, or {@code inprocess:NAME}.
+ * Channels accept messages up to {@link #MAX_MESSAGE_BYTES}; the caller shuts them down.
  */
 public final class SidecarChannels {
+  /**
+   * The largest message a channel accepts, and the server's default for the messages it
+   * accepts ({@code ServerOptions.DEFAULT_MAX_INBOUND_MESSAGE_BYTES}): 64 MiB.
+   */
+  public static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
   private static final Metadata.Key<String> AUTHORIZATION =
       Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
@@ -60,7 +66,7 @@ public final class SidecarChannels {
       if (trustedCert != null) {
         throw new IllegalArgumentException("TLS is not used on Unix sockets: " + target);
       }
-      ModelServer.requireEpoll();
+      requireEpoll();
       group = newGroup();
       b = NettyChannelBuilder.forAddress(new DomainSocketAddress(path))
           .channelType(EpollDomainSocketChannel.class)
@@ -97,12 +103,26 @@ public final class SidecarChannels {
       }
       b = nb;
     }
-    b.maxInboundMessageSize(ServerOptions.DEFAULT_MAX_INBOUND_MESSAGE_BYTES);
+    b.maxInboundMessageSize(MAX_MESSAGE_BYTES);
     if (token != null) {
       b.intercept(bearerToken(token));
     }
     ManagedChannel ch = b.build();
     return group == null ? ch : new GroupOwningChannel(ch, group);
+  }
+
+  /**
+   * Fails, saying why and what to use instead, unless Netty's native epoll transport (which Unix
+   * domain sockets need, on both sides) is available here.
+   */
+  public static void requireEpoll() {
+    if (!Epoll.isAvailable()) {
+      Throwable cause = Epoll.unavailabilityCause();
+      throw new IllegalStateException("Unix domain sockets need Netty's native epoll transport "
+          + "(Linux x86_64/aarch64), which is unavailable here: "
+          + (cause == null ? "unknown reason" : cause.getMessage())
+          + "; use a TCP address such as 127.0.0.1:0 instead", cause);
+    }
   }
 
   /** A client interceptor adding {@code authorization: Bearer <token>} to every call. */

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.files;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,11 +11,13 @@ import java.util.HexFormat;
 
 /** SHA-256 helpers; hex is lower case. */
 public final class Digests {
+  /** What a bundle digest starts with: {@code sha256:<64 hex>}. */
   public static final String PREFIX = "sha256:";
 
   private Digests() {
   }
 
+  /** A fresh SHA-256 digest. */
   public static MessageDigest sha256() {
     try {
       return MessageDigest.getInstance("SHA-256");
@@ -24,10 +26,12 @@ public final class Digests {
     }
   }
 
+  /** Lower-case hex of {@code digest}. */
   public static String hex(byte[] digest) {
     return HexFormat.of().formatHex(digest);
   }
 
+  /** The SHA-256 of {@code bytes}, in hex. */
   public static String sha256Hex(byte[] bytes) {
     return hex(sha256().digest(bytes));
   }

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.files;
 
 import dev.sidecar.bundle.BundleException;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.files;
 
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.onnx;
 
 import ai.onnxruntime.OnnxMap;
 import ai.onnxruntime.OnnxSequence;
@@ -86,7 +86,11 @@ public final class ClassMaps {
     return v.getType().name().replace("ONNX_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
   }
 
-  static String differs(String output, int r, Map<?, ?> m, List<String> keys) {
+  /**
+   * The one message for a row whose map keys are not the declared ones: the output, the row,
+   * the keys found (sorted) and the keys declared. The caller appends which key is the problem.
+   */
+  public static String differs(String output, int r, Map<?, ?> m, List<String> keys) {
     List<String> found = new ArrayList<>();
     for (Object o : new TreeSet<>(m.keySet())) {
       found.add(String.valueOf(o));

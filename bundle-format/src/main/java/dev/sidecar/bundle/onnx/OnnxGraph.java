@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.onnx;
 
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.WireFormat;

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.onnx;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.TensorInfo;

@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.bundle.onnx;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,9 +1,12 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.server.internal;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxJavaType;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.OutputSpec;
+import dev.sidecar.bundle.onnx.ApiBinding;
+import dev.sidecar.bundle.onnx.ClassMaps;
+import dev.sidecar.bundle.onnx.OnnxGraph;
 import dev.sidecar.proto.onnx.GraphProto;
 import dev.sidecar.proto.onnx.ModelProto;
 import dev.sidecar.proto.onnx.ValueInfoProto;
@@ -40,7 +43,7 @@ import java.util.Set;
  * instead of the ZipMap output, and reads it with {@link #read} in the declared key order
  * ({@link #columns}). Whatever does not fit is served as before, by {@link ClassMaps}.
  */
-public final class ZipMapTensors {
+final class ZipMapTensors {
   /**
    * A ZipMap output read from the node's input {@code tensor}; {@code added} if the tensor is
    * a graph output only in the bytes of {@link #model()}.

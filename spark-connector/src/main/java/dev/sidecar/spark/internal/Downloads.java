@@ -1,4 +1,4 @@
-package dev.sidecar.bundle.internal;
+package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.BundleException;
 import java.io.IOException;

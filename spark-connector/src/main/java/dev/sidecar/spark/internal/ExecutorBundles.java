@@ -2,8 +2,8 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
-import dev.sidecar.bundle.internal.FileTrees;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -3,11 +3,9 @@ package dev.sidecar.spark.internal;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.BundleInfo;
-import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Digests;
-import dev.sidecar.bundle.internal.Downloads;
-import dev.sidecar.bundle.internal.Locks;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.Locks;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -83,8 +81,7 @@ public final class RemoteArchives {
    */
   public static BundleInfo peek(String uri, Configuration conf) {
     try (Downloads.Opened o = open(uri, conf)) {
-      ArchiveReader.Result r = ArchiveReader.peek(o.in(), uri);
-      return new BundleInfo(r.manifest(), r.digest());
+      return BundleArchive.peek(o.in(), uri);
     } catch (IOException e) {
       throw failure(uri, e);
     }
@@ -125,7 +122,7 @@ public final class RemoteArchives {
                 // The whole archive, every file against the manifest: the manifest alone (what
                 // the driver read) is intact in a truncated object, and an archive in the cache
                 // is taken as the one of its digest from then on.
-                String got = ArchiveReader.read(tmp, uri, BundleArchive.Limits.defaults(), null)
+                String got = BundleArchive.inspect(tmp, uri, BundleArchive.Limits.defaults())
                     .digest();
                 if (!got.equals(plan.bundleDigest())) {
                   throw new BundleException(uri + ": the object changed after the driver read"

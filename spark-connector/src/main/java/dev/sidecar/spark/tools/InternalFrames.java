@@ -1,4 +1,4 @@
-package dev.sidecar.spark.internal;
+package dev.sidecar.spark.tools;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -14,12 +14,14 @@ import org.apache.spark.sql.types.StructType;
  * objects: the scoring path reads a DataFrame's {@code queryExecution().toRdd()} and returns
  * its rows through {@code SparkSession.internalCreateDataFrame} (Scala {@code private[sql]},
  * public in bytecode; on Spark 4 it lives on the classic session, so it is found by reflection,
- * which keeps one source for Spark 3.5 and 4).
+ * which keeps one source for Spark 3.5 and 4). The benchmarks' baseline, ONNX Runtime called in
+ * {@code mapPartitions}, returns its rows the same way.
  */
 public final class InternalFrames {
   private InternalFrames() {
   }
 
+  /** A DataFrame of {@code schema} over {@code rdd}'s rows, which must match the schema. */
   @SuppressWarnings("unchecked")
   public static Dataset<Row> create(SparkSession spark, RDD<InternalRow> rdd, StructType schema) {
     Method m;
