@@ -12,9 +12,12 @@ import dev.sidecar.server.SidecarMain;
 import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +26,8 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,10 +39,12 @@ import org.junit.jupiter.api.io.TempDir;
  * separate process: the test freezes that process once it has answered some rows (SIGSTOP),
  * checks that rows are still unscored, so the job cannot end without it, then kills it. The test
  * sees the sidecar as anyone on the machine can: a child process running {@link SidecarMain} for
- * the bundle, whose Unix socket is on its command line and answers the Stats call.
+ * the bundle, whose log (its stderr) says where it serves, and which answers the Stats call.
  */
 class RunRetryIT {
   static final int ROWS = 300_000;
+  /** The server's log line saying where it serves (ModelServer's). */
+  private static final Pattern SERVING = Pattern.compile(": serving \\S+ on (\\S+)$");
 
   @TempDir
   Path tmp;
@@ -53,34 +60,47 @@ class RunRetryIT {
     Path clean = tmp.resolve("clean");
     BundleCliTest.Run first = BundleCliTest.run(args(archive, input, clean));
     assertEquals(0, first.code(), first.err());
-    // The first run's sidecar stays up for the next run of the same bundle and settings.
-    Set<Long> before = sidecars(digestHex).keySet();
+    // The first run's sidecar stays up for the next run of the same bundle and settings: what it
+    // has answered so far is not the second run's.
+    Map<Long, ManagedChannel> channels = new HashMap<>();
+    Map<Long, Long> before = new HashMap<>();
+    try {
+      for (Map.Entry<Long, String> s : sidecars(digestHex).entrySet()) {
+        before.put(s.getKey(), rowsAnswered(channel(channels, s.getKey(), s.getValue())));
+      }
+      Path crashed = tmp.resolve("crashed");
+      CompletableFuture<BundleCliTest.Run> run = CompletableFuture.supplyAsync(
+          () -> BundleCliTest.run(args(archive, input, crashed)));
 
-    Path crashed = tmp.resolve("crashed");
-    CompletableFuture<BundleCliTest.Run> run = CompletableFuture.supplyAsync(
-        () -> BundleCliTest.run(args(archive, input, crashed)));
-
-    // Wait until a sidecar has answered some rows of this run, then freeze it.
-    long pid = -1;
-    long scored = 0;
-    while (pid < 0) {
-      assertTrue(!run.isDone(), () -> "the run ended before its sidecar was killed: "
-          + run.join().err());
-      for (Map.Entry<Long, Path> s : sidecars(digestHex).entrySet()) {
-        long rows = rowsAnswered(s.getValue());
-        // A sidecar of the first run has answered its ROWS already.
-        long mine = rows - (before.contains(s.getKey()) ? ROWS : 0);
-        if (mine > 0) {
-          pid = s.getKey();
-          scored = mine;
-          break;
+      // Wait until a sidecar has answered some rows of this run, then freeze it.
+      long pid = -1;
+      long scored = 0;
+      while (pid < 0) {
+        assertTrue(!run.isDone(), () -> "the run ended before its sidecar was killed: "
+            + run.join().err());
+        for (Map.Entry<Long, String> s : sidecars(digestHex).entrySet()) {
+          long mine = rowsAnswered(channel(channels, s.getKey(), s.getValue()))
+              - before.getOrDefault(s.getKey(), 0L);
+          if (mine > 0) {
+            pid = s.getKey();
+            scored = mine;
+            break;
+          }
+        }
+        if (pid < 0) {
+          Thread.sleep(5);
         }
       }
-      if (pid < 0) {
-        Thread.sleep(10);
-      }
+      signal("STOP", pid);
+      killAndCompare(run, pid, scored, clean, crashed, digestHex, before.keySet());
+    } finally {
+      channels.values().forEach(ManagedChannel::shutdownNow);
     }
-    signal("STOP", pid);
+  }
+
+  /** Kills the frozen sidecar {@code pid} and compares the run's output with the clean one's. */
+  private void killAndCompare(CompletableFuture<BundleCliTest.Run> run, long pid, long scored,
+      Path clean, Path crashed, String digestHex, Set<Long> before) throws Exception {
     assertTrue(scored < ROWS, "all rows were scored before the sidecar was frozen (" + scored
         + "); the kill would not test a retry");
     ProcessHandle sidecar = ProcessHandle.of(pid).orElseThrow();
@@ -92,6 +112,7 @@ class RunRetryIT {
     assertTrue(second.err().contains("task attempt(s) failed and were retried"), second.err());
     Set<Long> after = new TreeSet<>(sidecars(digestHex).keySet());
     after.removeAll(before);
+    after.remove(pid);
     assertTrue(!after.isEmpty(), "a fresh sidecar was started: " + sidecars(digestHex));
 
     List<String> want = sortedRows(clean);
@@ -107,35 +128,66 @@ class RunRetryIT {
   }
 
   /**
-   * This JVM's live sidecar processes for the bundle of {@code digestHex} (its unpacked copy is
-   * named by the digest), by pid, with the Unix socket each listens on.
+   * This JVM's serving sidecar processes for the bundle of {@code digestHex} (its unpacked copy is
+   * named by the digest), by pid, with the target each serves on (a Unix socket, or loopback TCP
+   * where the connector finds no epoll). All from {@code /proc}: the command line (the JDK leaves
+   * out the arguments of one as long as a sidecar's class path), and the server's
+   * {@code serving ... on TARGET} line in the log its stderr is written to.
    */
-  private static Map<Long, Path> sidecars(String digestHex) {
-    Map<Long, Path> out = new TreeMap<>();
+  private static Map<Long, String> sidecars(String digestHex) {
+    Map<Long, String> out = new TreeMap<>();
     ProcessHandle.current().descendants().filter(ProcessHandle::isAlive).forEach(p -> {
-      List<String> argv = List.of(p.info().arguments().orElse(new String[0]));
+      List<String> argv = commandLine(p.pid());
       int main = argv.indexOf(SidecarMain.class.getName());
       int dir = argv.indexOf("--bundle-dir");
-      int socket = argv.indexOf("--socket");
       if (main >= 0 && dir > main && argv.get(dir + 1).contains(digestHex)) {
-        assertTrue(socket > main, "the sidecar " + p.pid() + " listens on no Unix socket: "
-            + argv.subList(main, argv.size()));
-        out.put(p.pid(), Path.of(argv.get(socket + 1)));
+        String target = servingOn(p.pid());
+        if (target != null) {
+          out.put(p.pid(), target);
+        }
       }
     });
     return out;
   }
 
-  /** Rows the sidecar listening on {@code socket} has answered, from its Stats call. */
-  private static long rowsAnswered(Path socket) {
-    ManagedChannel ch = SidecarChannels.forTarget("unix://" + socket);
+  /** The target of the server's {@code serving ... on TARGET} log line; null before it. */
+  private static String servingOn(long pid) {
     try {
-      return SidecarStatsServiceGrpc.newBlockingStub(ch).withDeadlineAfter(30, TimeUnit.SECONDS)
-          .stats(StatsRequest.getDefaultInstance()).getApisList().stream()
-          .mapToLong(ApiStats::getRows).sum();
-    } finally {
-      ch.shutdownNow();
+      Path log = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "fd", "2"));
+      String target = null;
+      for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+        Matcher m = SERVING.matcher(line);
+        if (m.find()) {
+          target = m.group(1);
+        }
+      }
+      return target;
+    } catch (IOException e) {
+      return null; // exited meanwhile
     }
+  }
+
+  private static List<String> commandLine(long pid) {
+    try {
+      String raw = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
+          StandardCharsets.UTF_8);
+      return List.of(raw.split("\0"));
+    } catch (IOException e) {
+      return List.of(); // exited meanwhile
+    }
+  }
+
+  /** One channel per sidecar, opened once: the test polls without delaying its answers. */
+  private static ManagedChannel channel(Map<Long, ManagedChannel> channels, long pid,
+      String target) {
+    return channels.computeIfAbsent(pid, p -> SidecarChannels.forTarget(target));
+  }
+
+  /** Rows the sidecar has answered, from its Stats call. */
+  private static long rowsAnswered(ManagedChannel ch) {
+    return SidecarStatsServiceGrpc.newBlockingStub(ch).withDeadlineAfter(30, TimeUnit.SECONDS)
+        .stats(StatsRequest.getDefaultInstance()).getApisList().stream()
+        .mapToLong(ApiStats::getRows).sum();
   }
 
   private static String[] args(Path archive, Path input, Path out) {

@@ -9,8 +9,8 @@ import java.util.Objects;
 
 /**
  * How {@link Sidecar#runSpark} scores a DataFrame. Immutable and serializable (it travels to
- * executors); build one with {@link #builder()}, or use {@link #defaults()}. Every default is
- * declared once, below.
+ * executors, without its {@linkplain #progressListener() progress listener}); build one with
+ * {@link #builder()}, or use {@link #defaults()}. Every default is declared once, below.
  */
 public final class RunOptions implements Serializable {
   private static final long serialVersionUID = 1L;
