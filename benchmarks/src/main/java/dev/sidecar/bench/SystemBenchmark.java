@@ -146,7 +146,8 @@ public final class SystemBenchmark {
               + Table.fixed(spawn.stream().mapToDouble(Double::doubleValue).max().orElse(0), 0),
           Table.fixed(Table.median(stats), 0), runs);
     }
-    return t.render() + "\nStarted exactly as an executor starts one (the connector's SidecarLaunch, default"
+    return t.render() + "\nStarted exactly as an executor starts one (the connector's"
+        + " SidecarLaunch, default"
         + " RunOptions: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS) + ", the trimmed sidecar class"
         + " path); spawn → READY is the time the starting task waits, from the launch to the ready line;"
         + " Stats gives ready_at − started_at as the server reports them (started_at = when the server began"

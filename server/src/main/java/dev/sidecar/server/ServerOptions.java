@@ -36,7 +36,7 @@ public record ServerOptions(int intraOpThreads, int interOpThreads, int inferenc
 
   /** One thread per operator: batching, not operator parallelism, scales a sidecar. */
   public static final int DEFAULT_INTRA_OP_THREADS = 1;
-  /** The largest message the server accepts by default: the wire's {@link SidecarChannels#MAX_MESSAGE_BYTES}. */
+  /** The default largest message accepted: {@link SidecarChannels#MAX_MESSAGE_BYTES}. */
   public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = SidecarChannels.MAX_MESSAGE_BYTES;
   public static final int DEFAULT_MAX_QUEUED_ROWS = 262_144;
   public static final int DEFAULT_STREAM_WINDOW = 16;

@@ -26,9 +26,10 @@ import org.slf4j.LoggerFactory;
  * choice, and a flag left out keeps {@link ServerOptions#defaults()}.
  *
  * It loads and verifies the unpacked bundle, starts a {@link ModelServer}, prints exactly one
- * line, the {@link ReadyLine} {@code SIDECAR READY <target>}, on stdout and logs to stderr only. It exits by itself
- * when the parent process dies; SIGTERM (or SIGINT) drains accepted work, then exits 0.
- * Bad arguments exit 2; a bundle or bind failure exits 1, with the reason on stderr.
+ * line, the {@link ReadyLine} {@code SIDECAR READY <target>}, on stdout and logs to stderr only.
+ * It exits by itself when the parent process dies; SIGTERM (or SIGINT) drains accepted work,
+ * then exits 0. Bad arguments exit 2; a bundle or bind failure exits 1, with the reason on
+ * stderr.
  */
 public final class SidecarMain {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarMain.class);

@@ -75,7 +75,8 @@ class RunOptionsTest {
     try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
       out.writeObject(o);
     }
-    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+    try (ObjectInputStream in =
+        new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
       RunOptions sent = (RunOptions) in.readObject();
       assertEquals(null, sent.progressListener());
       assertEquals(o.toBuilder().progressListener(null).build(), sent);

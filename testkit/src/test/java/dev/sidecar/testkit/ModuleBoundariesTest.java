@@ -83,7 +83,8 @@ class ModuleBoundariesTest {
     write(root.resolve("a/src/main/java/dev/sidecar/a/internal/deep/Hidden.java"),
         "package dev.sidecar.a.@internal.deep;\npublic class Hidden {}\n");
     write(root.resolve("a/src/test/java/dev/sidecar/a/HiddenTest.java"),
-        "package dev.sidecar.a;\nimport dev.sidecar.a.@internal.deep.Hidden;\nclass HiddenTest {}\n");
+        "package dev.sidecar.a;\nimport dev.sidecar.a.@internal.deep.Hidden;\n"
+            + "class HiddenTest {}\n");
     write(root.resolve("a/src/main/java/dev/sidecar/a/Api.java"),
         "package dev.sidecar.a;\npublic class Api {}\n");
     write(root.resolve("b/src/main/java/dev/sidecar/b/Uses.java"),
@@ -110,7 +111,8 @@ class ModuleBoundariesTest {
     for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
       Path pom = d.resolve("pom.xml");
       try {
-        if (Files.isRegularFile(pom) && Files.readString(pom).contains("<module>testkit</module>")) {
+        if (Files.isRegularFile(pom)
+            && Files.readString(pom).contains("<module>testkit</module>")) {
           return d;
         }
       } catch (IOException e) {

@@ -4,7 +4,8 @@
  * feeds, outputs, and their messages), the one map between ONNX Runtime's types and
  * {@code DType} ({@link dev.sidecar.bundle.onnx.OrtTypes}), sequences of maps read as class
  * probabilities ({@link dev.sidecar.bundle.onnx.ClassMaps}), and the graph facts ONNX Runtime
- * does not expose, such as class labels and ZipMap keys ({@link dev.sidecar.bundle.onnx.OnnxGraph}).
+ * does not expose, such as class labels and ZipMap keys
+ * ({@link dev.sidecar.bundle.onnx.OnnxGraph}).
  * The bundle builder binds every API at build time; the server binds it again when it loads
  * the bundle, and serves with the binding.
  *
