@@ -3,14 +3,14 @@ package dev.sidecar.bench;
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
-import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.files.FileTrees;
 import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
 import dev.sidecar.proto.stats.StatsRequest;
 import dev.sidecar.proto.stats.StatsResponse;
-import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
-import dev.sidecar.spark.internal.SidecarProcess;
+import dev.sidecar.spark.tools.SidecarLaunch;
 import dev.sidecar.testkit.OnnxModels;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -131,7 +131,7 @@ public final class SystemBenchmark {
       List<Double> stats = new ArrayList<>();
       for (int i = 0; i < runs; i++) {
         long t0 = System.nanoTime();
-        try (SidecarProcess s = SidecarProcess.start(bundle, options)) {
+        try (SidecarLaunch s = SidecarLaunch.start(bundle, options)) {
           double ms = (System.nanoTime() - t0) / 1e6;
           spawn.add(ms);
           StatsResponse r = stats(s.target());
@@ -146,7 +146,8 @@ public final class SystemBenchmark {
               + Table.fixed(spawn.stream().mapToDouble(Double::doubleValue).max().orElse(0), 0),
           Table.fixed(Table.median(stats), 0), runs);
     }
-    return t.render() + "\nStarted exactly as an executor starts one (the connector's SidecarProcess, default"
+    return t.render() + "\nStarted exactly as an executor starts one (the connector's"
+        + " SidecarLaunch, default"
         + " RunOptions: " + String.join(" ", RunOptions.DEFAULT_SIDECAR_JVM_OPTIONS) + ", the trimmed sidecar class"
         + " path); spawn → READY is the time the starting task waits, from the launch to the ready line;"
         + " Stats gives ready_at − started_at as the server reports them (started_at = when the server began"

@@ -1,10 +1,10 @@
 package dev.sidecar.bundle;
 
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Digests;
 import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.bundle.internal.Names;
-import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.bundle.internal.VerifiedMarker;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,13 +1,14 @@
 package dev.sidecar.bundle;
 
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.Locks;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Digests;
-import dev.sidecar.bundle.internal.FileTrees;
-import dev.sidecar.bundle.internal.Locks;
 import dev.sidecar.bundle.internal.Names;
-import dev.sidecar.bundle.internal.PrivateFiles;
 import dev.sidecar.bundle.internal.VerifiedMarker;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -75,8 +76,11 @@ public final class BundleArchive {
     return inspect(archive, archive.toString(), limits);
   }
 
-  /** As {@link #inspect(Path, Limits)}; messages name the file {@code shownAs}. */
-  static BundleInfo inspect(Path archive, String shownAs, Limits limits) {
+  /**
+   * As {@link #inspect(Path, Limits)}; messages name {@code shownAs} (where the file came from,
+   * such as the URI it was downloaded from) instead of the file.
+   */
+  public static BundleInfo inspect(Path archive, String shownAs, Limits limits) {
     ArchiveReader.Result r = ArchiveReader.read(archive, shownAs, limits, null);
     return new BundleInfo(r.manifest(), r.digest());
   }
@@ -87,6 +91,16 @@ public final class BundleArchive {
    */
   public static BundleInfo peek(Path archive) {
     ArchiveReader.Result r = ArchiveReader.peek(archive);
+    return new BundleInfo(r.manifest(), r.digest());
+  }
+
+  /**
+   * As {@link #peek(Path)}, from the start of an archive's bytes (a download, a remote object):
+   * reads only as far as the manifest. Messages name {@code shownAs}. The caller closes
+   * {@code in}.
+   */
+  public static BundleInfo peek(InputStream in, String shownAs) {
+    ArchiveReader.Result r = ArchiveReader.peek(in, shownAs);
     return new BundleInfo(r.manifest(), r.digest());
   }
 

@@ -2,9 +2,9 @@ package dev.sidecar.bundle;
 
 import dev.sidecar.bundle.BundleSpec.ApiDecl;
 import dev.sidecar.bundle.BundleSpec.ModelDecl;
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.FileTrees;
 import dev.sidecar.bundle.internal.ArchiveWriter;
-import dev.sidecar.bundle.internal.Digests;
-import dev.sidecar.bundle.internal.FileTrees;
 import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.bundle.internal.Names;
 import java.io.IOException;

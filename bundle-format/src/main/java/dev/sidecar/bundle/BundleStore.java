@@ -1,12 +1,12 @@
 package dev.sidecar.bundle;
 
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.Locks;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Digests;
-import dev.sidecar.bundle.internal.FileTrees;
-import dev.sidecar.bundle.internal.Locks;
 import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.bundle.internal.Names;
-import dev.sidecar.bundle.internal.PrivateFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

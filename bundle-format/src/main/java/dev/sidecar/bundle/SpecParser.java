@@ -326,7 +326,7 @@ final class SpecParser {
   }
 
   static boolean isInteger(DType t) {
-    return dev.sidecar.bundle.internal.ApiBinding.isInteger(t);
+    return dev.sidecar.bundle.onnx.ApiBinding.isInteger(t);
   }
 
   // ---- node helpers -------------------------------------------------------------------

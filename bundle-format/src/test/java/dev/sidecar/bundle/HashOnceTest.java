@@ -7,8 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sidecar.bundle.internal.ContentHashed;
-import dev.sidecar.bundle.internal.Digests;
+import dev.sidecar.bundle.files.Digests;
 import dev.sidecar.bundle.internal.VerifiedMarker;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A bundle's files are hashed once on their way into a cache, and the copy is then opened on the
- * strength of its verified marker, counted with {@link ContentHashed}: a fresh unpack with a
+ * strength of its verified marker, counted with {@link Digests#contentHashed}: a fresh unpack with a
  * known digest makes exactly one pass, its marker is trusted at once (by the cache and by
  * {@link Bundle#openIfVerified}, what a sidecar process uses), and whatever the marker cannot
  * vouch for is hashed again or refused.
@@ -44,14 +43,14 @@ class HashOnceTest {
     Path a = archive();
     BundleInfo info = BundleArchive.peek(a);
     Path cache = tmp.resolve("cache");
-    long before = ContentHashed.bytes();
+    long before = Digests.contentHashed();
     BundleArchive.UnpackResult r = BundleArchive.unpackCached(a, cache,
         BundleArchive.Limits.defaults(), info.digest());
     assertTrue(r.unpacked());
-    assertEquals(contentBytes(info.manifest()), ContentHashed.bytes() - before,
+    assertEquals(contentBytes(info.manifest()), Digests.contentHashed() - before,
         "one pass over the files: hashed as they are unpacked");
 
-    before = ContentHashed.bytes();
+    before = Digests.contentHashed();
     Bundle opened = Bundle.openIfVerified(r.bundle().root(), info.digest());
     assertNotNull(opened, "the marker written right after the unpack is trusted at once");
     assertEquals(info.digest(), opened.digest());
@@ -59,7 +58,7 @@ class HashOnceTest {
     BundleArchive.UnpackResult again = BundleArchive.unpackCached(a, cache,
         BundleArchive.Limits.defaults(), info.digest());
     assertFalse(again.unpacked());
-    assertEquals(0, ContentHashed.bytes() - before, "reused without hashing");
+    assertEquals(0, Digests.contentHashed() - before, "reused without hashing");
   }
 
   @Test
@@ -68,12 +67,12 @@ class HashOnceTest {
     BundleInfo info = BundleArchive.peek(a);
     String other = "sha256:" + "0".repeat(64);
     Path cache = tmp.resolve("cache");
-    long before = ContentHashed.bytes();
+    long before = Digests.contentHashed();
     BundleException e = assertThrows(BundleException.class, () -> BundleArchive.unpackCached(a,
         cache, BundleArchive.Limits.defaults(), other));
     assertTrue(e.getMessage().contains(other) && e.getMessage().contains(info.digest()),
         e.getMessage());
-    assertEquals(0, ContentHashed.bytes() - before);
+    assertEquals(0, Digests.contentHashed() - before);
     assertFalse(Files.exists(cache.resolve(Digests.hexOf(info.digest()))));
     assertFalse(Files.exists(cache.resolve(Digests.hexOf(other))));
   }
@@ -112,10 +111,10 @@ class HashOnceTest {
     assertNull(Bundle.openIfVerified(root, info.digest()), "a ctime the marker does not hold");
 
     // Hashed in full, the intact entry gets a fresh marker, trusted again.
-    long before = ContentHashed.bytes();
+    long before = Digests.contentHashed();
     assertFalse(BundleArchive.unpackCached(a, cache, BundleArchive.Limits.defaults(),
         info.digest()).unpacked());
-    assertEquals(contentBytes(info.manifest()), ContentHashed.bytes() - before,
+    assertEquals(contentBytes(info.manifest()), Digests.contentHashed() - before,
         "one full pass over the cached copy");
     assertNotNull(Bundle.openIfVerified(root, info.digest()));
 

@@ -93,7 +93,7 @@ class ReproducibleArchiveTest {
         assertEquals("", e.getUserName());
         assertEquals(TestBundles.T0, e.getLastModifiedTime().toInstant());
         if (e.getName().equals("manifest.json")) {
-          assertEquals(info.digest(), dev.sidecar.bundle.internal.Digests.bundleDigest(
+          assertEquals(info.digest(), dev.sidecar.bundle.files.Digests.bundleDigest(
               tar.readAllBytes()));
         }
       }

@@ -1,6 +1,6 @@
 package dev.sidecar.bundle;
 
-import dev.sidecar.bundle.internal.Digests;
+import dev.sidecar.bundle.files.Digests;
 import dev.sidecar.bundle.internal.ManifestJson;
 import java.io.IOException;
 import java.io.OutputStream;

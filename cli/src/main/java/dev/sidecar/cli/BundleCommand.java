@@ -10,14 +10,14 @@ import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.BundleInfo;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.ColumnSpec;
 import dev.sidecar.bundle.FileEntry;
 import dev.sidecar.bundle.Manifest;
 import dev.sidecar.bundle.ModelEntry;
 import dev.sidecar.bundle.OutputSpec;
-import dev.sidecar.bundle.internal.BundleRef;
-import dev.sidecar.spark.internal.RemoteArchives;
+import dev.sidecar.spark.RemoteBundles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -341,7 +341,7 @@ final class BundleCommand implements Callable<Integer> {
       if ("file".equals(target.scheme())) {
         store.export(info.tag(), BundleSources.local(target, store));
       } else {
-        RemoteArchives.push(store.archivePath(info.tag()), uri, BundleSources.hadoopConf());
+        RemoteBundles.push(store.archivePath(info.tag()), uri, BundleSources.hadoopConf());
       }
       say("pushed " + info.tag() + " " + info.digest() + " -> " + uri + "#" + info.digest());
       return 0;

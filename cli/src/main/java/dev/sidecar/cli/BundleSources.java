@@ -2,11 +2,11 @@ package dev.sidecar.cli;
 
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleException;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.bundle.BundleStore;
-import dev.sidecar.bundle.internal.BundleRef;
-import dev.sidecar.bundle.internal.FileTrees;
-import dev.sidecar.bundle.internal.PrivateFiles;
-import dev.sidecar.spark.internal.RemoteArchives;
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.PrivateFiles;
+import dev.sidecar.spark.RemoteBundles;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -71,7 +71,7 @@ final class BundleSources {
     try {
       Path archive = stage.resolve("download.bundle");
       Files.createFile(archive, PrivateFiles.fileAttribute());
-      RemoteArchives.download(ref.location(), hadoopConf(), archive);
+      RemoteBundles.download(ref.location(), hadoopConf(), archive);
       ref.checkDigest(BundleArchive.peek(archive).digest());
       return use.apply(archive);
     } catch (IOException e) {

@@ -3,11 +3,10 @@ package dev.sidecar.cli;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.to_json;
 
-import dev.sidecar.bundle.internal.BundleRef;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.Sidecar;
 import dev.sidecar.spark.SidecarSparkException;
-import dev.sidecar.spark.internal.ScoringStats;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -130,6 +129,8 @@ final class RunCommand extends StoreCommand {
 
   /** Rows written by finished tasks. */
   private final AtomicLong written = new AtomicLong();
+  /** Rows the sidecars have answered so far, as the connector's progress reports them. */
+  private final AtomicLong scoredRows = new AtomicLong();
   private final FailedTasks failedTasks = new FailedTasks();
 
   @Override
@@ -144,7 +145,8 @@ final class RunCommand extends StoreCommand {
       throw new IllegalArgumentException("no input at " + input);
     }
     RunOptions.Builder ob = RunOptions.builder().sidecarMode(mode(sidecarMode))
-        .allowNulls(allowNulls).lineageColumns(lineage);
+        .allowNulls(allowNulls).lineageColumns(lineage)
+        .progressListener(p -> scoredRows.set(p.rowsScored()));
     if (chunkRows != null) {
       ob.chunkRows(chunkRows);
     }
@@ -179,6 +181,9 @@ final class RunCommand extends StoreCommand {
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
+        // Running tasks report their progress with their executor's heartbeat: once a second,
+        // as often as the progress line is rewritten on a terminal.
+        .config("spark.executor.heartbeatInterval", "1s")
         .getOrCreate();
     // The same Hadoop configuration as bundle import/push: a bundle URI (hdfs://, s3a://...) and
     // the input and output paths are read with $HADOOP_CONF_DIR's settings and credentials.
@@ -202,7 +207,6 @@ final class RunCommand extends StoreCommand {
       t.setDaemon(true);
       return t;
     });
-    long base = ScoringStats.rowsScored();
     try {
       Dataset<Row> df = read(spark, in, input);
       Dataset<Row> scored = Sidecar.runSpark(archive, api, df, options);
@@ -213,7 +217,7 @@ final class RunCommand extends StoreCommand {
       boolean tty = System.console() != null;
       AtomicLong shown = new AtomicLong();
       progress.scheduleAtFixedRate(() -> {
-        long rows = ScoringStats.rowsScored() - base;
+        long rows = scoredRows.get();
         if (rows == shown.getAndSet(rows)) {
           return;
         }

@@ -2,9 +2,9 @@ package dev.sidecar.cli;
 
 import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.server.ModelServer;
 import dev.sidecar.bundle.BundleStore;
-import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.server.ServerOptions;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -1,6 +1,6 @@
 package dev.sidecar.cli;
 
-import dev.sidecar.bundle.internal.FileTrees;
+import dev.sidecar.bundle.files.FileTrees;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;

@@ -7,7 +7,7 @@ import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
 import dev.sidecar.proto.stats.StatsRequest;
 import dev.sidecar.proto.stats.StatsResponse;
-import dev.sidecar.server.SidecarChannels;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;

@@ -1,10 +1,11 @@
 package dev.sidecar.server;
 
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.server.internal.GrpcLogBridge;
 import dev.sidecar.server.internal.ModelCallHook;
 import dev.sidecar.server.internal.ServerCore;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -14,7 +15,6 @@ import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollEventLoopGroup;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
@@ -155,7 +155,7 @@ public final class ModelServer implements AutoCloseable {
       case IN_PROCESS:
         return InProcessServerBuilder.forName(inProcessName);
       case UNIX: {
-        requireEpoll();
+        SidecarChannels.requireEpoll();
         Path abs = socket.toAbsolutePath();
         if (abs.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH_BYTES) {
           throw new IllegalArgumentException("Unix socket path is longer than "
@@ -196,16 +196,6 @@ public final class ModelServer implements AutoCloseable {
     EventLoopGroup g = new EpollEventLoopGroup(threads);
     groups.add(g);
     return g;
-  }
-
-  static void requireEpoll() {
-    if (!Epoll.isAvailable()) {
-      Throwable cause = Epoll.unavailabilityCause();
-      throw new IllegalStateException("Unix domain sockets need Netty's native epoll transport "
-          + "(Linux x86_64/aarch64), which is unavailable here: "
-          + (cause == null ? "unknown reason" : cause.getMessage())
-          + "; use a TCP address such as 127.0.0.1:0 instead", cause);
-    }
   }
 
   private String hostForTarget() {

@@ -1,5 +1,6 @@
 package dev.sidecar.server;
 
+import dev.sidecar.wire.SidecarChannels;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +36,8 @@ public record ServerOptions(int intraOpThreads, int interOpThreads, int inferenc
 
   /** One thread per operator: batching, not operator parallelism, scales a sidecar. */
   public static final int DEFAULT_INTRA_OP_THREADS = 1;
-  public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 64 * 1024 * 1024;
+  /** The default largest message accepted: {@link SidecarChannels#MAX_MESSAGE_BYTES}. */
+  public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = SidecarChannels.MAX_MESSAGE_BYTES;
   public static final int DEFAULT_MAX_QUEUED_ROWS = 262_144;
   public static final int DEFAULT_STREAM_WINDOW = 16;
   public static final long DEFAULT_STREAM_BUFFER_BYTES = 32L * 1024 * 1024;

@@ -1,6 +1,8 @@
 package dev.sidecar.server;
 
 import dev.sidecar.bundle.Bundle;
+import dev.sidecar.server.internal.StderrLoggerProvider;
+import dev.sidecar.wire.ReadyLine;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -24,9 +26,10 @@ import org.slf4j.LoggerFactory;
  * choice, and a flag left out keeps {@link ServerOptions#defaults()}.
  *
  * It opens the unpacked bundle, starts a {@link ModelServer}, prints exactly one
- * line {@code SIDECAR READY <target>} on stdout and logs to stderr only. It exits by itself
- * when the parent process dies; SIGTERM (or SIGINT) drains accepted work, then exits 0.
- * Bad arguments exit 2; a bundle or bind failure exits 1, with the reason on stderr.
+ * line, the {@link ReadyLine} {@code SIDECAR READY <target>}, on stdout and logs to stderr only.
+ * It exits by itself when the parent process dies; SIGTERM (or SIGINT) drains accepted work,
+ * then exits 0. Bad arguments exit 2; a bundle or bind failure exits 1, with the reason on
+ * stderr.
  *
  * <p>The bundle directory is the executor's cache entry, hashed as it was unpacked: it is
  * opened without hashing again while its private verified marker still matches every file
@@ -35,9 +38,19 @@ import org.slf4j.LoggerFactory;
  */
 public final class SidecarMain {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarMain.class);
-  public static final String READY_PREFIX = "SIDECAR READY ";
 
   private SidecarMain() {
+  }
+
+  /**
+   * The class name of the SLF4J provider a sidecar process logs through: one line per event on
+   * stderr, level from {@code -Dsidecar.log.level}. It is registered nowhere, so it never
+   * competes with the logging of a JVM that embeds the server; whoever launches the process
+   * names it in a {@code META-INF/services/org.slf4j.spi.SLF4JServiceProvider} file on the
+   * process's class path (the Spark connector does).
+   */
+  public static String loggerProvider() {
+    return StderrLoggerProvider.class.getName();
   }
 
   /** Parsed command line. */
@@ -86,7 +99,7 @@ public final class SidecarMain {
     if (args.parentPid() > 0) {
       watchParent(server, args.parentPid());
     }
-    stdout.println(READY_PREFIX + server.target());
+    stdout.println(ReadyLine.of(server.target()));
     stdout.flush();
     try {
       server.blockUntilShutdown();

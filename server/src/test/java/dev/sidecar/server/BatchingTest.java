@@ -12,6 +12,7 @@ import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

@@ -12,17 +12,17 @@ import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.Manifest;
 import dev.sidecar.bundle.OutputSpec;
-import dev.sidecar.bundle.internal.ArchiveWriter;
-import dev.sidecar.bundle.internal.ManifestJson;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelMetadataRequest;
 import dev.sidecar.proto.inference.ModelMetadataResponse;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -108,9 +108,10 @@ class ClassMapServingTest {
   }
 
   /**
-   * A bundle whose manifest declares other class keys than the model's ZipMap gives (written
-   * by hand: a build never does that): a call fails naming the model output, the row and both
-   * key sets, never answering zeros for the missing class.
+   * A bundle whose manifest declares other class keys than the model's ZipMap gives (the built
+   * bundle unpacked and its manifest rewritten by hand: a build never does that): a call fails
+   * naming the model output, the row and both key sets, never answering zeros for the missing
+   * class.
    */
   @Test
   void keysThatDifferFromTheManifestFailTheCallNamingTheOutput() throws Exception {
@@ -119,8 +120,8 @@ class ClassMapServingTest {
     Files.writeString(src.resolve("bundle.yaml"), "name: keys\nversion: \"1\"\n"
         + "models: [{name: m, path: m.onnx}]\napis:\n"
         + "  - name: c\n    input: {kind: tensor, column: x}\n");
-    Manifest built = BundleBuilder.fromSpec(src.resolve("bundle.yaml"))
-        .build(tmp.resolve("built.bundle")).manifest();
+    Path archive = tmp.resolve("built.bundle");
+    Manifest built = BundleBuilder.fromSpec(src.resolve("bundle.yaml")).build(archive).manifest();
     ApiSpec api = built.api("c");
     OutputSpec p = api.outputs().get(1);
     OutputSpec wrong = new OutputSpec(p.name(), p.modelOutput(), p.dtype(), p.shape(), List.of(),
@@ -129,9 +130,9 @@ class ClassMapServingTest {
         built.createdAt(), built.description(), built.labels(), built.models(),
         List.of(new ApiSpec(api.name(), api.model(), api.input(),
             List.of(api.outputs().get(0), wrong), api.batching())), built.files());
-    Path archive = tmp.resolve("wrong-keys.bundle");
-    ArchiveWriter.write(archive, m, ManifestJson.write(m), Map.of("m.onnx", src.resolve("m.onnx")));
-    Bundle b = BundleArchive.unpack(archive, tmp.resolve("unpacked"));
+    Path dir = BundleArchive.unpack(archive, tmp.resolve("unpacked")).root();
+    Files.write(dir.resolve("manifest.json"), m.toJson().getBytes(StandardCharsets.UTF_8));
+    Bundle b = Bundle.open(dir);
     try (ModelServer server = ModelServer.builder(b).tcp("127.0.0.1", 0).start()) {
       ManagedChannel ch = SidecarChannels.forTarget(server.target());
       try {

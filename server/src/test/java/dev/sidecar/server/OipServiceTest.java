@@ -20,6 +20,7 @@ import dev.sidecar.proto.inference.ServerMetadataResponse;
 import dev.sidecar.proto.inference.ServerReadyRequest;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.tensor.RawCodec;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

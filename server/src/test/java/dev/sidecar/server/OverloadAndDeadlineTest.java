@@ -14,6 +14,7 @@ import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
 import com.google.common.util.concurrent.ListenableFuture;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.protobuf.ByteString;
-import dev.sidecar.bundle.internal.SharedMemoryFiles;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub;
 import dev.sidecar.proto.inference.InferParameter;
 import dev.sidecar.proto.inference.ModelInferRequest;
@@ -19,6 +18,8 @@ import dev.sidecar.proto.inference.SystemSharedMemoryStatusRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryStatusResponse;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
 import dev.sidecar.tensor.RawCodec;
+import dev.sidecar.wire.SharedMemoryFiles;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

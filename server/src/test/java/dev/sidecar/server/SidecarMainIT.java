@@ -12,6 +12,8 @@ import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelStreamInferResponse;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
+import dev.sidecar.wire.ReadyLine;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -87,8 +89,7 @@ class SidecarMainIT {
     });
     String l = line.get(90, TimeUnit.SECONDS);
     assertNotNull(l, "no READY line; stderr: " + Files.readString(log));
-    assertTrue(l.startsWith(SidecarMain.READY_PREFIX), l);
-    return l.substring(SidecarMain.READY_PREFIX.length());
+    return ReadyLine.target(l).orElseThrow(() -> new AssertionError("not the ready line: " + l));
   }
 
   @Test

@@ -13,6 +13,8 @@ import dev.sidecar.proto.inference.ModelStreamInferResponse;
 import dev.sidecar.proto.onnx.TensorProto;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.testkit.OnnxModels;
+import dev.sidecar.wire.ReadyLine;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -204,7 +206,8 @@ class StalledStreamsIT {
       }
     }).get(90, TimeUnit.SECONDS);
     assertNotNull(line, "no READY line; stderr: " + Files.readString(log));
-    return line.substring(SidecarMain.READY_PREFIX.length());
+    return ReadyLine.target(line)
+        .orElseThrow(() -> new AssertionError("not the ready line: " + line));
   }
 
   /** A small request on a fresh channel comes back unchanged (the model passes it through). */

@@ -11,6 +11,7 @@ import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ServerLiveRequest;
 import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
 import dev.sidecar.proto.stats.StatsRequest;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

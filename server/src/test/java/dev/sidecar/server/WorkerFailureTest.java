@@ -10,6 +10,7 @@ import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.proto.inference.ModelReadyRequest;
 import dev.sidecar.tensor.RawCodec;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

@@ -1,6 +1,6 @@
 package dev.sidecar.spark;
 
-import dev.sidecar.bundle.internal.BundleRef;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.server.ServerOptions;
 import java.io.Serializable;
 import java.time.Duration;
@@ -9,8 +9,8 @@ import java.util.Objects;
 
 /**
  * How {@link Sidecar#runSpark} scores a DataFrame. Immutable and serializable (it travels to
- * executors); build one with {@link #builder()}, or use {@link #defaults()}. Every default is
- * declared once, below.
+ * executors, without its {@linkplain #progressListener() progress listener}); build one with
+ * {@link #builder()}, or use {@link #defaults()}. Every default is declared once, below.
  */
 public final class RunOptions implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -65,6 +65,8 @@ public final class RunOptions implements Serializable {
   private final boolean lineageColumns;
   private final String expectedDigest;
   private final boolean sharedMemory;
+  /** Called on the driver only: not sent to executors. */
+  private final transient ScoringProgress.Listener progressListener;
 
   private RunOptions(Builder b) {
     this.chunkRows = b.chunkRows;
@@ -80,6 +82,7 @@ public final class RunOptions implements Serializable {
     this.lineageColumns = b.lineageColumns;
     this.expectedDigest = b.expectedDigest;
     this.sharedMemory = b.sharedMemory;
+    this.progressListener = b.progressListener;
   }
 
   public static RunOptions defaults() {
@@ -106,7 +109,8 @@ public final class RunOptions implements Serializable {
         .allowNulls(allowNulls)
         .lineageColumns(lineageColumns)
         .expectedDigest(expectedDigest)
-        .sharedMemory(sharedMemory);
+        .sharedMemory(sharedMemory)
+        .progressListener(progressListener);
   }
 
   /** Rows per request; 0 (the default) sizes requests from the row width (see {@link #DEFAULT_CHUNK_ROWS}). */
@@ -191,6 +195,14 @@ public final class RunOptions implements Serializable {
     return sharedMemory;
   }
 
+  /**
+   * The listener that receives the scoring's progress on the driver, or null (the default: none);
+   * see {@link Builder#progressListener}. Never set on executors (it is not serialized).
+   */
+  public ScoringProgress.Listener progressListener() {
+    return progressListener;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof RunOptions)) {
@@ -204,14 +216,15 @@ public final class RunOptions implements Serializable {
         && startTimeout.equals(r.startTimeout) && requestTimeout.equals(r.requestTimeout)
         && allowNulls == r.allowNulls && lineageColumns == r.lineageColumns
         && Objects.equals(expectedDigest, r.expectedDigest)
-        && sharedMemory == r.sharedMemory;
+        && sharedMemory == r.sharedMemory
+        && Objects.equals(progressListener, r.progressListener);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(chunkRows, chunksInFlight, sidecarMode, keepInputColumns, outputPrefix,
         sidecarJvmOptions, sidecarIntraOpThreads, startTimeout, requestTimeout, allowNulls,
-        lineageColumns, expectedDigest, sharedMemory);
+        lineageColumns, expectedDigest, sharedMemory, progressListener);
   }
 
   @Override
@@ -222,7 +235,8 @@ public final class RunOptions implements Serializable {
         + ", sidecarIntraOpThreads=" + sidecarIntraOpThreads + ", startTimeout=" + startTimeout
         + ", requestTimeout=" + requestTimeout + ", allowNulls=" + allowNulls
         + ", lineageColumns=" + lineageColumns + ", sharedMemory=" + sharedMemory
-        + (expectedDigest == null ? "" : ", expectedDigest=" + expectedDigest) + "]";
+        + (expectedDigest == null ? "" : ", expectedDigest=" + expectedDigest)
+        + (progressListener == null ? "" : ", progressListener=" + progressListener) + "]";
   }
 
   /** Builds {@link RunOptions}; each setter checks its argument and names it when it is bad. */
@@ -240,6 +254,7 @@ public final class RunOptions implements Serializable {
     private boolean lineageColumns = false;
     private String expectedDigest;
     private boolean sharedMemory = true;
+    private ScoringProgress.Listener progressListener;
 
     private Builder() {
     }
@@ -357,6 +372,18 @@ public final class RunOptions implements Serializable {
      */
     public Builder sharedMemory(boolean use) {
       this.sharedMemory = use;
+      return this;
+    }
+
+    /**
+     * Reports the scoring's progress (rows scored, chunks sent each way, what a task held at
+     * most) to {@code listener} on the driver, gathered from every executor through Spark
+     * accumulators; see {@link ScoringProgress}. The listener stays registered with the
+     * SparkContext for as long as it runs and hears every computation of the result. Null (the
+     * default) reports nothing and costs nothing. Not part of what shapes a sidecar.
+     */
+    public Builder progressListener(ScoringProgress.Listener listener) {
+      this.progressListener = listener;
       return this;
     }
 

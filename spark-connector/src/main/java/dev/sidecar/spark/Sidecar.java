@@ -2,17 +2,18 @@ package dev.sidecar.spark;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
+import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.BundleInfo;
-import dev.sidecar.bundle.internal.BundleRef;
 import dev.sidecar.spark.internal.ConnectorRuntime;
-import dev.sidecar.spark.internal.InternalFrames;
 import dev.sidecar.spark.internal.RemoteArchives;
+import dev.sidecar.spark.internal.ScoringCounters;
 import dev.sidecar.spark.internal.ScoringFunction;
 import dev.sidecar.spark.internal.ScoringPlan;
 import dev.sidecar.spark.internal.ScoringPlanner;
 import dev.sidecar.spark.internal.StreamingFrames;
 import dev.sidecar.spark.internal.VerifiedArchives;
+import dev.sidecar.spark.tools.InternalFrames;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -118,13 +119,14 @@ public final class Sidecar {
         options);
     ScoringPlan plan = checked.shippedAs(ConnectorRuntime.get().shipper().ship(
         df.sparkSession().sparkContext(), archive, info.manifest().name(), info.digest()));
+    ScoringFunction f = new ScoringFunction(plan, counters(df, options));
     if (df.isStreaming()) {
       // toRdd() refuses a streaming plan: the same function, as a node of the streaming plan.
-      return StreamingFrames.mapPartitions(df, new ScoringFunction(plan), plan.outputSchema());
+      return StreamingFrames.mapPartitions(df, f, plan.outputSchema());
     }
     // Spark's internal rows in and out: no conversion of every value to and from Java objects.
     RDD<InternalRow> rows = df.queryExecution().toRdd();
-    RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
+    RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(f).rdd();
     return InternalFrames.create(df.sparkSession(), scored, plan.outputSchema());
   }
 
@@ -171,8 +173,15 @@ public final class Sidecar {
         options).readFrom(info.manifest().name(),
             ConnectorRuntime.get().shipper().remote(sc, ref.location()));
     RDD<InternalRow> rows = df.queryExecution().toRdd();
-    RDD<InternalRow> scored = rows.toJavaRDD().mapPartitions(new ScoringFunction(plan)).rdd();
+    RDD<InternalRow> scored = rows.toJavaRDD()
+        .mapPartitions(new ScoringFunction(plan, counters(df, options))).rdd();
     return InternalFrames.create(df.sparkSession(), scored, plan.outputSchema());
+  }
+
+  /** The counters behind {@link RunOptions#progressListener()}: none without a listener. */
+  private static ScoringCounters counters(Dataset<Row> df, RunOptions options) {
+    return ScoringCounters.reportingTo(df.sparkSession().sparkContext(),
+        options.progressListener());
   }
 
   private static BundleRef ref(String value, RunOptions options) {

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.sidecar.spark.RunOptions.SidecarMode;
-import dev.sidecar.spark.internal.ScoringStats;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -32,15 +31,17 @@ class BoundedMemoryTest {
   }
 
   @Test
-  void fiveMillionRowsInOnePartition() {
+  void fiveMillionRowsInOnePartition() throws InterruptedException {
     TestBundles.Built b = TestBundles.kinds("kinds_bounded", "1.0.0");
+    ProgressRecorder progress = new ProgressRecorder();
     RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
-        .chunkRows(8192).chunksInFlight(4).keepInputColumns(false).build();
+        .chunkRows(8192).chunksInFlight(4).keepInputColumns(false).progressListener(progress)
+        .build();
     scoreIdsAndCheck(b, opts, ROWS, 1);
-    assertTrue(ScoringStats.maxChunksInFlight() <= 4,
-        "requests in flight: " + ScoringStats.maxChunksInFlight());
-    assertTrue(ScoringStats.maxChunksInFlight() >= 2, "the stream was pipelined");
-    assertTrue(ScoringStats.maxRowsHeld() <= 5L * 8192, "rows held: " + ScoringStats.maxRowsHeld());
+    ScoringProgress p = progress.awaitRows(ROWS);
+    assertTrue(p.maxChunksInFlight() <= 4, "requests in flight: " + p);
+    assertTrue(p.maxChunksInFlight() >= 2, "the stream was pipelined: " + p);
+    assertTrue(p.maxRowsHeld() <= 5L * 8192, "rows held: " + p);
   }
 
   /**
@@ -49,22 +50,24 @@ class BoundedMemoryTest {
    * sidecar's queue for what its tasks can send, so nothing is refused as overload.
    */
   @Test
-  void concurrentTasksWithLargeAutomaticChunksAreNeverRefusedAsOverload() {
+  void concurrentTasksWithLargeAutomaticChunksAreNeverRefusedAsOverload()
+      throws InterruptedException {
     TestBundles.Built b = TestBundles.kinds("kinds_queue", "1.0.0");
+    ProgressRecorder progress = new ProgressRecorder();
     RunOptions opts = RunOptions.builder().sidecarMode(SidecarMode.IN_PROCESS)
-        .chunksInFlight(4).keepInputColumns(false).build();
+        .chunksInFlight(4).keepInputColumns(false).progressListener(progress).build();
     scoreIdsAndCheck(b, opts, 2_000_000L, 2);
-    assertTrue(ScoringStats.maxRowsHeld() > 65536, "automatic chunks of 65,536 rows were used");
+    ScoringProgress p = progress.awaitRows(2_000_000L);
+    assertTrue(p.maxRowsHeld() > 65536, "automatic chunks of 65,536 rows were used: " + p);
   }
 
   /**
    * Scores ids 0..rows-1 (as float32, in {@code partitions} partitions) through the identity API
-   * with fresh {@link ScoringStats}, and checks the count and the sum of the outputs.
+   * and checks the count and the sum of the outputs.
    */
   private static void scoreIdsAndCheck(TestBundles.Built b, RunOptions opts, long rows,
       int partitions) {
     Dataset<Row> df = spark.range(0, rows, 1, partitions).selectExpr("cast(id as float) as f32");
-    ScoringStats.reset();
     Row totals = Sidecar.runSpark(b.archive(), "f32", df, opts)
         .selectExpr("count(*)", "sum(cast(out as double))").first();
     assertEquals(rows, totals.getLong(0));

@@ -60,6 +60,29 @@ class RunOptionsTest {
     assertEquals(defaults.toBuilder().allowNulls(true).build().chunkRows(), defaults.chunkRows());
   }
 
+  /**
+   * A progress listener stays on the driver: it survives toBuilder, and serialized options (what
+   * tasks get) come without it, even when it is not serializable itself.
+   */
+  @Test
+  void theProgressListenerIsNotSentToExecutors() throws Exception {
+    Object driverOnly = new Object(); // captured: the listener is not serializable
+    ScoringProgress.Listener listener = p -> driverOnly.hashCode();
+    RunOptions o = RunOptions.builder().chunkRows(10).progressListener(listener).build();
+    assertEquals(listener, o.progressListener());
+    assertEquals(o, o.toBuilder().build());
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(o);
+    }
+    try (ObjectInputStream in =
+        new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+      RunOptions sent = (RunOptions) in.readObject();
+      assertEquals(null, sent.progressListener());
+      assertEquals(o.toBuilder().progressListener(null).build(), sent);
+    }
+  }
+
   @Test
   void badValuesAreNamed() {
     assertTrue(assertThrows(IllegalArgumentException.class,

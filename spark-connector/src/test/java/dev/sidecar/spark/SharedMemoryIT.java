@@ -4,10 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.sidecar.bundle.internal.SharedMemoryFiles;
-import dev.sidecar.spark.internal.ScoringStats;
 import dev.sidecar.spark.internal.SidecarKey;
 import dev.sidecar.spark.internal.SidecarRegistry;
+import dev.sidecar.wire.SharedMemoryFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,7 +79,7 @@ class SharedMemoryIT {
   }
 
   @Test
-  void everyApiScoresTheSameThroughSharedMemoryAsOnTheStream() {
+  void everyApiScoresTheSameThroughSharedMemoryAsOnTheStream() throws InterruptedException {
     Dataset<Row> df = frame(5_000);
     RunOptions shm = RunOptions.builder().chunkRows(400).keepInputColumns(false).build();
     RunOptions bytes = shm.toBuilder().sharedMemory(false).build();
@@ -88,11 +87,12 @@ class SharedMemoryIT {
         "f16", "f32x3_arr", "i64x3", "boolx2", "sum");
     for (String api : List.of("f32", "f64", "i8", "u8", "i16", "i32", "i64", "bool", "str",
         "f16", "f32x3_arr", "i64x3", "strx2", "boolx2", "sum")) {
-      long shared = ScoringStats.chunksThroughSharedMemory();
-      long streamed = ScoringStats.chunksStreamed();
-      List<Row> viaShm = Sidecar.runSpark(bundle.archive(), api, df, shm).collectAsList();
-      long sharedNow = ScoringStats.chunksThroughSharedMemory() - shared;
-      long streamedNow = ScoringStats.chunksStreamed() - streamed;
+      ProgressRecorder shmProgress = new ProgressRecorder();
+      List<Row> viaShm = Sidecar.runSpark(bundle.archive(), api, df,
+          shm.toBuilder().progressListener(shmProgress).build()).collectAsList();
+      ScoringProgress p = shmProgress.awaitRows(5_000);
+      long sharedNow = p.chunksThroughSharedMemory();
+      long streamedNow = p.chunksStreamed();
       if (fixedWidth.contains(api)) {
         assertTrue(sharedNow >= 13 && streamedNow == 0, api + ": " + sharedNow
             + " chunks through shared memory, " + streamedNow + " streamed");
@@ -100,10 +100,12 @@ class SharedMemoryIT {
         assertTrue(sharedNow == 0 && streamedNow >= 13, api + " (strings in): " + sharedNow
             + " chunks through shared memory, " + streamedNow + " streamed");
       }
-      shared = ScoringStats.chunksThroughSharedMemory();
-      List<Row> viaBytes = Sidecar.runSpark(bundle.archive(), api, df, bytes).collectAsList();
-      assertEquals(shared, ScoringStats.chunksThroughSharedMemory(), api
-          + ": sharedMemory(false) sends bytes");
+      ProgressRecorder bytesProgress = new ProgressRecorder();
+      List<Row> viaBytes = Sidecar.runSpark(bundle.archive(), api, df,
+          bytes.toBuilder().progressListener(bytesProgress).build()).collectAsList();
+      ScoringProgress q = bytesProgress.awaitRows(5_000);
+      assertTrue(q.chunksThroughSharedMemory() == 0 && q.chunksStreamed() >= 13, api
+          + ": sharedMemory(false) sends bytes: " + q);
       assertEquals(5_000, viaShm.size());
       assertEquals(viaBytes, viaShm, api + ": the same rows either way");
     }

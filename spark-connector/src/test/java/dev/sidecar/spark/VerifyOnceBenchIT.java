@@ -8,7 +8,7 @@ import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.FileEntry;
-import dev.sidecar.bundle.internal.ContentHashed;
+import dev.sidecar.bundle.files.Digests;
 import dev.sidecar.testkit.LoopbackHttpServer;
 import dev.sidecar.testkit.OnnxModels;
 import java.nio.file.Files;
@@ -30,7 +30,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * A measurement, not a check (run on demand): the set-up time of {@code runSpark} on a bundle
  * holding one large model (~400 MB, incompressible), on {@code local[2]} with a sidecar process.
  * Each step gets a fresh, empty executor cache unless it says it reuses one. Beside each time,
- * the passes over the bundle's files hashed in this JVM ({@link ContentHashed}; the sidecar
+ * the passes over the bundle's files hashed in this JVM ({@link Digests#contentHashed}; the sidecar
  * process logs whether it hashed):
  *
  * <ul>
@@ -121,12 +121,12 @@ class VerifyOnceBenchIT {
   }
 
   private static <T> T time(List<String> rows, String step, Callable<T> what) throws Exception {
-    long h0 = ContentHashed.bytes();
+    long h0 = Digests.contentHashed();
     long t0 = System.nanoTime();
     T out = what.call();
     double s = (System.nanoTime() - t0) / 1e9;
     rows.add(String.format(Locale.ROOT, "| %s | %.2f | %.2f |%n", step, s,
-        (ContentHashed.bytes() - h0) / (double) contentBytes));
+        (Digests.contentHashed() - h0) / (double) contentBytes));
     return out;
   }
 

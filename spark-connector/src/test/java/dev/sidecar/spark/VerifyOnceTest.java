@@ -8,7 +8,7 @@ import dev.sidecar.bundle.Bundle;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.FileEntry;
-import dev.sidecar.bundle.internal.ContentHashed;
+import dev.sidecar.bundle.files.Digests;
 import java.io.RandomAccessFile;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * How often a {@code runSpark} call hashes a bundle's files, counted with {@link ContentHashed}
+ * How often a {@code runSpark} call hashes a bundle's files, counted with {@link Digests#contentHashed}
  * (in {@code local[2]} the driver and the executor are this JVM; the sidecar process says in its
  * log whether it hashed): the driver once per call and not again for an unchanged file, the
  * executor once as it unpacks, the sidecar not at all. And what the driver no longer hashes is
@@ -101,13 +101,13 @@ class VerifyOnceTest {
     settle(bundle.archive());
     Dataset<Row> df = spark.range(0, 30, 1, 2).selectExpr("id as i64");
 
-    long before = ContentHashed.bytes();
+    long before = Digests.contentHashed();
     Dataset<Row> scored = Sidecar.runSpark(bundle.archive(), "i64", df);
-    assertEquals(size, ContentHashed.bytes() - before, "the driver reads the archive in full");
+    assertEquals(size, Digests.contentHashed() - before, "the driver reads the archive in full");
 
-    before = ContentHashed.bytes();
+    before = Digests.contentHashed();
     assertEquals(30L, scoredIdentically(scored));
-    assertEquals(size, ContentHashed.bytes() - before, "the executor hashes as it unpacks");
+    assertEquals(size, Digests.contentHashed() - before, "the executor hashes as it unpacks");
     String log;
     try (Stream<Path> logs = Files.list(cache.resolve("logs"))) {
       List<Path> mine = logs.filter(p -> p.getFileName().toString().startsWith("sidecar-"
@@ -117,9 +117,9 @@ class VerifyOnceTest {
     }
     assertTrue(log.contains("verified marker matches every file; not hashed again"), log);
 
-    before = ContentHashed.bytes();
+    before = Digests.contentHashed();
     assertEquals(30L, scoredIdentically(Sidecar.runSpark(bundle.archive(), "i64", df)));
-    assertEquals(0, ContentHashed.bytes() - before,
+    assertEquals(0, Digests.contentHashed() - before,
         "the same unchanged file, planned and scored again: nothing hashed");
 
     // The Bundle overload finds the archive in the default store: a store of this test's own.
@@ -129,9 +129,9 @@ class VerifyOnceTest {
       BundleStore store = BundleStore.defaultStore();
       store.add(bundle.archive());
       Bundle loaded = store.load(bundle.info().manifest().tag());
-      before = ContentHashed.bytes();
+      before = Digests.contentHashed();
       Dataset<Row> fromBundle = Sidecar.runSpark(loaded, "i64", df);
-      assertEquals(size, ContentHashed.bytes() - before,
+      assertEquals(size, Digests.contentHashed() - before,
           "the Bundle overload reads the store's (new) archive once, not twice");
       assertEquals(30L, scoredIdentically(fromBundle));
     } finally {
@@ -157,9 +157,9 @@ class VerifyOnceTest {
     Dataset<Row> df = spark.range(0, 10, 1, 1).selectExpr("id as i64");
     for (Path p : new Path[] {flipped, cut, replaced}) {
       Sidecar.runSpark(p, "i64", df); // verified, and remembered
-      long before = ContentHashed.bytes();
+      long before = Digests.contentHashed();
       Sidecar.runSpark(p, "i64", df);
-      assertEquals(0, ContentHashed.bytes() - before, p + " is remembered");
+      assertEquals(0, Digests.contentHashed() - before, p + " is remembered");
     }
 
     // A byte flipped in place, its mtime restored: the ctime moved.
@@ -187,10 +187,10 @@ class VerifyOnceTest {
     Files.copy(other.archive(), incoming, StandardCopyOption.REPLACE_EXISTING);
     Files.move(incoming, replaced, StandardCopyOption.REPLACE_EXISTING,
         StandardCopyOption.ATOMIC_MOVE);
-    long before = ContentHashed.bytes();
+    long before = Digests.contentHashed();
     Dataset<Row> scored = Sidecar.runSpark(replaced, "i64", df,
         RunOptions.builder().lineageColumns(true).build());
-    assertEquals(contentBytes(replaced), ContentHashed.bytes() - before, "read afresh");
+    assertEquals(contentBytes(replaced), Digests.contentHashed() - before, "read afresh");
     assertEquals(other.digest(), scored.selectExpr("min(sidecar_digest)").first().getString(0));
   }
 }

@@ -5,6 +5,8 @@ import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.FileEntry;
 import dev.sidecar.bundle.Manifest;
 import dev.sidecar.bundle.ModelEntry;
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;

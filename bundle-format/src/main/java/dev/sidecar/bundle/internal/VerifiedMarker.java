@@ -1,5 +1,7 @@
 package dev.sidecar.bundle.internal;
 
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

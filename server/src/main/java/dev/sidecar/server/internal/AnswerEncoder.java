@@ -1,6 +1,6 @@
 package dev.sidecar.server.internal;
 
-import static dev.sidecar.bundle.internal.ApiBinding.rowShapeText;
+import static dev.sidecar.bundle.onnx.ApiBinding.rowShapeText;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
@@ -9,11 +9,10 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
 import dev.sidecar.bundle.OutputSpec;
-import dev.sidecar.bundle.internal.ApiBinding;
-import dev.sidecar.bundle.internal.ApiBinding.Output;
-import dev.sidecar.bundle.internal.ClassMaps;
-import dev.sidecar.bundle.internal.OrtTypes;
-import dev.sidecar.bundle.internal.ZipMapTensors;
+import dev.sidecar.bundle.onnx.ApiBinding;
+import dev.sidecar.bundle.onnx.ApiBinding.Output;
+import dev.sidecar.bundle.onnx.ClassMaps;
+import dev.sidecar.bundle.onnx.OrtTypes;
 import dev.sidecar.proto.inference.ModelInferResponse;
 import dev.sidecar.tensor.RawCodec;
 import io.grpc.Status;

@@ -2,9 +2,9 @@ package dev.sidecar.server.internal;
 
 import dev.sidecar.bundle.ApiSpec;
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.internal.ApiBinding;
-import dev.sidecar.bundle.internal.ApiBinding.Column;
-import dev.sidecar.bundle.internal.ApiBinding.Output;
+import dev.sidecar.bundle.onnx.ApiBinding;
+import dev.sidecar.bundle.onnx.ApiBinding.Column;
+import dev.sidecar.bundle.onnx.ApiBinding.Output;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.ModelMetadataResponse;
 import dev.sidecar.proto.inference.ModelMetadataResponse.TensorMetadata;

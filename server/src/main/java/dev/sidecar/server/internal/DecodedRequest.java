@@ -1,7 +1,7 @@
 package dev.sidecar.server.internal;
 
-import dev.sidecar.bundle.internal.ApiBinding.Feed;
-import dev.sidecar.bundle.internal.ApiBinding.Output;
+import dev.sidecar.bundle.onnx.ApiBinding.Feed;
+import dev.sidecar.bundle.onnx.ApiBinding.Output;
 import java.util.List;
 
 /**

@@ -1,15 +1,15 @@
 package dev.sidecar.server.internal;
 
-import static dev.sidecar.bundle.internal.ApiBinding.rowShapeText;
+import static dev.sidecar.bundle.onnx.ApiBinding.rowShapeText;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.sidecar.bundle.DType;
-import dev.sidecar.bundle.internal.ApiBinding;
-import dev.sidecar.bundle.internal.ApiBinding.Column;
-import dev.sidecar.bundle.internal.ApiBinding.Feed;
-import dev.sidecar.bundle.internal.ApiBinding.Output;
-import dev.sidecar.bundle.internal.ApiBinding.Port;
+import dev.sidecar.bundle.onnx.ApiBinding;
+import dev.sidecar.bundle.onnx.ApiBinding.Column;
+import dev.sidecar.bundle.onnx.ApiBinding.Feed;
+import dev.sidecar.bundle.onnx.ApiBinding.Output;
+import dev.sidecar.bundle.onnx.ApiBinding.Port;
 import dev.sidecar.proto.inference.InferParameter;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.tensor.RawCodec;

@@ -1,7 +1,7 @@
 package dev.sidecar.server.internal;
 
-import dev.sidecar.bundle.internal.SharedMemoryFiles;
 import dev.sidecar.proto.inference.SystemSharedMemoryStatusResponse.RegionStatus;
+import dev.sidecar.wire.SharedMemoryFiles;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import java.io.IOException;

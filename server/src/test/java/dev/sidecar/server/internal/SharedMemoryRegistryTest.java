@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.sidecar.bundle.internal.SharedMemoryFiles;
+import dev.sidecar.wire.SharedMemoryFiles;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import java.nio.ByteBuffer;

@@ -1,8 +1,8 @@
 package dev.sidecar.spark.internal;
 
-import dev.sidecar.bundle.internal.Digests;
-import dev.sidecar.bundle.internal.FileTrees;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.Digests;
+import dev.sidecar.bundle.files.FileTrees;
+import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.FileAlreadyExistsException;

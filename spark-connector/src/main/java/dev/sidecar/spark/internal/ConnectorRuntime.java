@@ -22,8 +22,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #shipper()}: on a driver, each application's staged archives and broadcast
  *       Hadoop configuration, dropped when the application ends ({@link BundleShipper});
  *   <li>{@link #archives()}: on a driver, the local archives it verified in full and may
- *       take as verified while they are unchanged ({@link VerifiedArchives});
- *   <li>{@link #stats()}: the partition scorers' counters ({@link ScoringStats}).
+ *       take as verified while they are unchanged ({@link VerifiedArchives}).
  * </ul>
  *
  * <p>Lifecycle: the first {@link #get()} in a JVM creates the runtime, which registers one JVM
@@ -51,7 +50,6 @@ public final class ConnectorRuntime implements AutoCloseable {
   private final ExecutorBundles bundles = new ExecutorBundles();
   private final BundleShipper shipper = new BundleShipper();
   private final VerifiedArchives archives = new VerifiedArchives();
-  private final ScoringStats stats = new ScoringStats();
   private final AtomicBoolean sharedMemoryUsed = new AtomicBoolean();
   private final Thread hook;
   private volatile boolean closed;
@@ -110,11 +108,6 @@ public final class ConnectorRuntime implements AutoCloseable {
   /** The driver side: local archives verified in full, remembered while unchanged. */
   public VerifiedArchives archives() {
     return archives;
-  }
-
-  /** The partition scorers' counters. */
-  public ScoringStats stats() {
-    return stats;
   }
 
   public boolean isClosed() {

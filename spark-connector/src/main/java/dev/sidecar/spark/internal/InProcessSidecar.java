@@ -2,9 +2,9 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
 import dev.sidecar.server.ModelServer;
-import dev.sidecar.server.SidecarChannels;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.SidecarSparkException;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -43,6 +43,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
   private final DataType[] keptTypes;
   private final Supplier<SidecarRegistry.Lease> leases;
   private final int partition;
+  private final ScoringCounters counters;
   private final int chunkRows;
   private final int maxInFlight;
   private final long timeoutMs;
@@ -89,7 +90,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
   }
 
   public PartitionScorer(ScoringPlan plan, Iterator<InternalRow> input,
-      Supplier<SidecarRegistry.Lease> leases, int partition) {
+      Supplier<SidecarRegistry.Lease> leases, int partition, ScoringCounters counters) {
     this.plan = plan;
     this.input = input;
     int[] kept = plan.keptFields();
@@ -105,6 +106,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
     }
     this.leases = leases;
     this.partition = partition;
+    this.counters = counters;
     this.chunkRows = plan.options().chunkRowsFor(bytesPerRow(plan));
     this.maxInFlight = plan.options().chunksInFlight();
     this.timeoutMs = plan.options().requestTimeout().toMillis();
@@ -190,7 +192,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
       }
       rowsRead += c.count;
       rowsHeld += c.count;
-      ScoringStats.rowsHeld(rowsHeld);
+      counters.rowsHeld(rowsHeld);
       c.validCount = encoder.markValid(c.rows, c.count, c.valid, c.firstRow);
       sent.add(c);
       if (c.validCount == 0) {
@@ -205,7 +207,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
       c.slot = shm == null ? null : shm.take();
       ModelInferRequest request = encoder.encode(c.rows, c.count, c.valid, c.validCount,
           c.buffers, shm, c.slot, Long.toString(c.seq), c.firstRow);
-      ScoringStats.sent(shm != null);
+      counters.sent(shm != null);
       send(c, request);
     }
   }
@@ -215,7 +217,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
       openStream();
     }
     awaiting.add(c);
-    ScoringStats.inFlight(awaiting.size());
+    counters.inFlight(awaiting.size());
     Throwable failed = streamFailure;
     if (failed != null) {
       throw failure("the stream to the sidecar failed", failed);
@@ -311,7 +313,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
       shm.give(c.slot);
       c.slot = null;
     }
-    ScoringStats.scored(c.count);
+    counters.scored(c.count);
   }
 
   /** A task-failing error about the transport: says what the sidecar's state and stderr are. */

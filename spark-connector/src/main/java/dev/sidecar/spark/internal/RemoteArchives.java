@@ -3,10 +3,8 @@ package dev.sidecar.spark.internal;
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleException;
 import dev.sidecar.bundle.BundleInfo;
-import dev.sidecar.bundle.internal.ArchiveReader;
-import dev.sidecar.bundle.internal.Downloads;
-import dev.sidecar.bundle.internal.Locks;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.Locks;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -77,8 +75,7 @@ public final class RemoteArchives {
    */
   public static BundleInfo peek(String uri, Configuration conf) {
     try (Downloads.Opened o = open(uri, conf)) {
-      ArchiveReader.Result r = ArchiveReader.peek(o.in(), uri);
-      return new BundleInfo(r.manifest(), r.digest());
+      return BundleArchive.peek(o.in(), uri);
     } catch (IOException e) {
       throw failure(uri, e);
     }
@@ -113,7 +110,10 @@ public final class RemoteArchives {
                 // hashed once, as they are unpacked (ExecutorBundles, with the planned digest);
                 // a copy that fails there (a truncated object keeps its manifest intact) is
                 // removed so the next attempt copies it afresh.
-                String got = ArchiveReader.peek(tmp, uri).digest();
+                String got;
+                try (InputStream in = Files.newInputStream(tmp)) {
+                  got = BundleArchive.peek(in, uri).digest();
+                }
                 if (!got.equals(plan.bundleDigest())) {
                   throw new BundleException(uri + ": the object changed after the driver read"
                       + " it: the driver planned with bundle digest " + plan.bundleDigest()

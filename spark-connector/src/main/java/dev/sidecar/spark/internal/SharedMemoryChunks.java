@@ -2,13 +2,13 @@ package dev.sidecar.spark.internal;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.sidecar.bundle.internal.SharedMemoryFiles;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.InferParameter;
 import dev.sidecar.proto.inference.ModelInferRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryRegisterRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterResponse;
+import dev.sidecar.wire.SharedMemoryFiles;
 import io.grpc.Channel;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;

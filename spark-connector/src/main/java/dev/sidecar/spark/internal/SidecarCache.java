@@ -1,7 +1,7 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.BundleStore;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.spark.SidecarSparkException;
 import java.io.File;
 import java.io.IOException;

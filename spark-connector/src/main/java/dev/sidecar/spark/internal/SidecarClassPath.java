@@ -1,10 +1,10 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.server.SidecarMain;
-import dev.sidecar.server.internal.StderrLoggerProvider;
+import dev.sidecar.wire.ReadyLine;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,10 +37,11 @@ import org.slf4j.spi.SLF4JServiceProvider;
  * have one), this keeps the jars on that list, every directory (configuration, classes), and
  * the jar of each class the server cannot start without, wherever it was loaded from (in the
  * shaded connector jar, all of them are that jar; SLF4J's API comes from Spark). Logging goes
- * through the server's {@link StderrLoggerProvider}, named by a services file in a directory
- * of the sidecar's own ({@link #loggingDir}), not through the executor's logging backend,
- * whose start alone cost a third of a second. Without the list, the whole class path is used.
- * One per {@link ConnectorRuntime}, which keeps the class path once computed.
+ * through the server's stderr logger ({@link SidecarMain#loggerProvider()}), named by a
+ * services file in a directory of the sidecar's own ({@link #loggingDir}), not through the
+ * executor's logging backend, whose start alone cost a third of a second. Without the list,
+ * the whole class path is used. One per {@link ConnectorRuntime}, which keeps the class path
+ * once computed.
  */
 final class SidecarClassPath {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarClassPath.class);
@@ -91,14 +92,14 @@ final class SidecarClassPath {
 
   /**
    * Writes, under {@code scratch}, a private (0700 directories, 0600 file) class path directory
-   * whose services file makes SLF4J in the sidecar use {@link StderrLoggerProvider}; put it
+   * whose services file makes SLF4J in the sidecar use {@link SidecarMain#loggerProvider()}; put it
    * before {@link #get()}.
    */
   static Path loggingDir(Path scratch) throws IOException {
     Path dir = scratch.resolve("sidecar-logging");
     Path services = PrivateFiles.directory(dir.resolve("META-INF/services"));
     PrivateFiles.write(services.resolve(SLF4JServiceProvider.class.getName()),
-        (StderrLoggerProvider.class.getName() + "\n").getBytes(StandardCharsets.UTF_8));
+        (SidecarMain.loggerProvider() + "\n").getBytes(StandardCharsets.UTF_8));
     return dir;
   }
 
@@ -160,7 +161,7 @@ final class SidecarClassPath {
 
   /** The jars or directories the server's own classes and its essential libraries came from. */
   static List<Path> anchors() {
-    List<Class<?>> classes = List.of(SidecarMain.class, Bundle.class,
+    List<Class<?>> classes = List.of(SidecarMain.class, Bundle.class, ReadyLine.class,
         GRPCInferenceServiceGrpc.class, io.grpc.ServerBuilder.class,
         io.grpc.netty.NettyServerBuilder.class, io.netty.channel.epoll.Epoll.class,
         com.google.protobuf.Message.class, ai.onnxruntime.OrtEnvironment.class,

@@ -1,11 +1,12 @@
 package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.internal.PrivateFiles;
-import dev.sidecar.server.SidecarChannels;
+import dev.sidecar.bundle.files.PrivateFiles;
 import dev.sidecar.server.SidecarMain;
 import dev.sidecar.spark.RunOptions;
 import dev.sidecar.spark.SidecarSparkException;
+import dev.sidecar.wire.ReadyLine;
+import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
 import io.netty.channel.epoll.Epoll;
 import java.io.BufferedReader;
@@ -21,6 +22,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -31,16 +33,15 @@ import org.slf4j.LoggerFactory;
 /**
  * A sidecar in its own JVM: {@code java <opts> -cp <cp> dev.sidecar.server.SidecarMain
  * --bundle-dir D --bundle-digest sha256:HEX --socket S --parent-pid P}, ready once it prints
- * {@code SIDECAR READY <target>}.
+ * its {@link ReadyLine}.
  * Its stderr goes to a 0600 log file in the {@linkplain SidecarCache cache} whose tail every
  * failure message quotes. Listens on a 0600 Unix socket in its 0700 scratch directory (see
  * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable.
  * Started by the {@link ConnectorRuntime}, which numbers it and owns its scratch directory and
- * class path. Public only so the benchmarks can time a start exactly as an executor makes it.
+ * class path. Public only for {@link dev.sidecar.spark.tools.SidecarLaunch}, which the benchmarks time.
  */
 public final class SidecarProcess implements SidecarHandle {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarProcess.class);
-  private static final String READY_PREFIX = SidecarMain.READY_PREFIX;
   private static final int TAIL_LINES = 30;
 
   private final Process process;
@@ -193,8 +194,9 @@ public final class SidecarProcess implements SidecarHandle {
         new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = in.readLine()) != null) {
-        if (!ready.isDone() && line.startsWith(READY_PREFIX)) {
-          ready.complete(line.substring(READY_PREFIX.length()).trim());
+        Optional<String> target = ready.isDone() ? Optional.empty() : ReadyLine.target(line);
+        if (target.isPresent()) {
+          ready.complete(target.get());
         } else {
           appendToLog(log, "[stdout] " + line);
         }
@@ -203,7 +205,7 @@ public final class SidecarProcess implements SidecarHandle {
       // The process went away; the EOF handling below reports it.
     }
     ready.completeExceptionally(new IllegalStateException("it closed its stdout before printing '"
-        + READY_PREFIX.trim() + " <target>'"));
+        + ReadyLine.describe() + "'"));
   }
 
   private static void appendToLog(Path log, String line) {

@@ -34,8 +34,8 @@ import scala.runtime.AbstractFunction1;
  * single input column's value, which for a struct column is the row itself as an {@code InternalRow} (an
  * {@code UnsafeRow} over the projection's bytes, not a copy); the function's output rows are
  * the output struct's values. No value is converted to or from a Java object: the cost over
- * {@link InternalFrames} is one unsafe projection in (the struct) and two out (the struct,
- * then its fields).
+ * {@link dev.sidecar.spark.tools.InternalFrames} is one unsafe projection in (the struct) and
+ * two out (the struct, then its fields).
  */
 public final class StreamingFrames {
   private static final String IN = "__sidecar_in";

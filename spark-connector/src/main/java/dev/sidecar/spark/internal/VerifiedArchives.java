@@ -2,7 +2,7 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleInfo;
-import dev.sidecar.bundle.internal.PrivateFiles;
+import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
