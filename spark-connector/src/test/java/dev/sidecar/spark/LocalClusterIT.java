@@ -44,6 +44,7 @@ class LocalClusterIT {
     spark = TestSpark.builder("local-cluster[2,1,1024]", "LocalClusterIT")
         .config("spark.executor.extraClassPath",
             dirs.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)))
+        .config("spark.executor.extraJavaOptions", String.join(" ", TestSpark.TEST_JVM))
         // No sidecar.cache.dir and no sidecar home: each executor's own default location.
         .config("spark.executorEnv.SIDECAR_HOME", "")
         .getOrCreate();

@@ -78,6 +78,7 @@ class ShadedJarIT {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx1g");
+    cmd.addAll(TestSpark.TEST_JVM);
     cmd.addAll(Arrays.asList(System.getProperty("sidecar.java17.opens", "").trim().split("\\s+")));
     cmd.add("-Djava.io.tmpdir=" + Path.of("target", "tmp").toAbsolutePath());
     cmd.add("-cp");
