@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * counters show, and each executor unpacks the bundle once, into its own private cache in its
  * Spark local directory.
  */
+@EveryLine
 class LocalClusterIT {
   private static final long N = 40_000;
   private static SparkSession spark;

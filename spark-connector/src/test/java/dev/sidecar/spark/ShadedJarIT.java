@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Test;
  * The shaded connector jar works with nothing but Spark's own jars beside it: a child JVM scores
  * iris on local[2] through a sidecar process launched from the shaded jar.
  */
+@EveryLine
 class ShadedJarIT {
   static Path shadedJar() {
     Path jar = Path.of(System.getProperty("sidecar.shadedJar", "target/missing-shaded.jar"));
