@@ -23,14 +23,23 @@ final class Launcher {
   private Launcher() {
   }
 
-  /** A process builder for {@code bin/sidecar args} with {@code home} as the store. */
+  /**
+   * The test JVMs' options (the parent pom's {@code test.jvm}: client compiler only, serial GC),
+   * for the short-lived JVMs tests start.
+   */
+  static final String TEST_JVM = System.getProperty("sidecar.test.jvm", "").trim();
+
+  /**
+   * A process builder for {@code bin/sidecar args} with {@code home} as the store; the JVM gets
+   * {@code javaOpts} after {@link #TEST_JVM} through {@code SIDECAR_JAVA_OPTS}.
+   */
   static ProcessBuilder command(Path home, String javaOpts, String... args) {
     List<String> cmd = new ArrayList<>();
     cmd.add(LAUNCHER.toString());
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().put("SIDECAR_HOME", home.toString());
-    pb.environment().put("SIDECAR_JAVA_OPTS", javaOpts);
+    pb.environment().put("SIDECAR_JAVA_OPTS", (TEST_JVM + " " + javaOpts).trim());
     pb.environment().remove("SIDECAR_TOKEN");
     pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     return pb;

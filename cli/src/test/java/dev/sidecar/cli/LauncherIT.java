@@ -89,14 +89,23 @@ class LauncherIT {
     return lines;
   }
 
+  /**
+   * The README's main job gives the expected predictions through a sidecar process, and its
+   * commands can be run again in the same home: building the same bundle twice is a no-op and
+   * the second run writes the same output, leaving nothing else behind. (One test: each run
+   * starts a JVM, Spark and a sidecar, so the first run's output is checked here rather than
+   * in a run of its own.)
+   */
   @Test
-  void theReadmesMainJobScoresIrisThroughASidecarProcess() throws Exception {
+  void theReadmesMainJobScoresIrisThroughASidecarProcessTwiceInARow() throws Exception {
+    Path home = tmp.resolve("home");
     Path out = tmp.resolve("iris-scored");
-    Result run = readmesMainJob(tmp.resolve("home"), out);
-    assertEquals(0, run.code(), run.err());
-    assertTrue(run.err().contains("scored 150 rows in"), run.err());
-    assertEquals(out.toString(), run.out().strip());
-    assertFalse(run.err().contains(" INFO "), "Spark's INFO logs reach the user:\n" + run.err());
+    Result first = readmesMainJob(home, out);
+    assertEquals(0, first.code(), first.err());
+    assertTrue(first.err().contains("scored 150 rows in"), first.err());
+    assertEquals(out.toString(), first.out().strip());
+    assertFalse(first.err().contains(" INFO "), "Spark's INFO logs reach the user:\n"
+        + first.err());
 
     // Spark keeps the partition order of the single input file: rows come out in input order.
     List<String> lines = scoredLines(out);
@@ -110,20 +119,10 @@ class LauncherIT {
       float p0 = Float.parseFloat(got[6].replace("\"", "").replace("[", "").split(",")[0]);
       assertEquals(Float.parseFloat(want[1]), p0, 1e-5, "row " + (i + 1) + " p_setosa");
     }
-  }
 
-  /** The README's commands can be run again: building the same bundle twice is a no-op. */
-  @Test
-  void theReadmesMainJobRunsTwiceInARowInTheSameHome() throws Exception {
-    Path home = tmp.resolve("home");
-    Path out = tmp.resolve("iris-scored");
-    Result first = readmesMainJob(home, out);
-    assertEquals(0, first.code(), first.err());
-    List<String> firstLines = scoredLines(out);
     Result second = readmesMainJob(home, out);
     assertEquals(0, second.code(), second.err());
-    assertEquals(150, firstLines.size());
-    assertEquals(firstLines, scoredLines(out));
+    assertEquals(lines, scoredLines(out));
     try (var siblings = Files.list(tmp)) {
       assertEquals(List.of("err.txt", "home", "iris-scored", "out.txt"), siblings
           .map(p -> p.getFileName().toString()).sorted().toList(), "nothing else is left");

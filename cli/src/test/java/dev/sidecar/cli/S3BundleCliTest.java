@@ -85,6 +85,9 @@ class S3BundleCliTest {
       }
     }
     cmd.add("-Xmx1g");
+    if (!Launcher.TEST_JVM.isEmpty()) {
+      cmd.addAll(List.of(Launcher.TEST_JVM.split("\\s+")));
+    }
     cmd.add("-cp");
     cmd.add(System.getProperty("surefire.test.class.path",
         System.getProperty("java.class.path")));

@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * holds more than {@code chunksInFlight + 1} chunks of rows or has more than
  * {@code chunksInFlight} requests unanswered.
  */
+@EveryLine
 class BoundedMemoryTest {
   private static final long ROWS = 5_000_000L;
   private static SparkSession spark;

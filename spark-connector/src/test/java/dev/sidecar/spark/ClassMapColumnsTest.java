@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * scored on a real local Spark: by default an array of probabilities in class order beside the
  * label; {@code as: map} gives a map column from class key (long or string) to probability.
  */
+@EveryLine
 class ClassMapColumnsTest {
   private static final int N = 23;
   private static final int FEATURES = 4;

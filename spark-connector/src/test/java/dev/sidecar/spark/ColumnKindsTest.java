@@ -25,6 +25,7 @@ import org.junit.jupiter.api.Test;
  * dtype from its own Spark type and from wider/narrower integral types, arrays, dense and
  * sparse ML vectors, strings, booleans, float16, and a dataframe of separate model inputs.
  */
+@EveryLine
 class ColumnKindsTest {
   private static final int N = 40;
   private static SparkSession spark;

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Empty partitions start no sidecar and unpack nothing; partitions with rows still score. */
+@EveryLine
 class EmptyPartitionsTest {
   private static SparkSession spark;
   private static final RunOptions OPTS = RunOptions.builder()

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Iris through both APIs with an in-process sidecar equals scikit-learn's predictions. */
+@EveryLine
 class IrisInProcessTest {
   private static SparkSession spark;
   private static TestBundles.Built iris;

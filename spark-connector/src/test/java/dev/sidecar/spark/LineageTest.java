@@ -31,6 +31,7 @@ import org.junit.jupiter.api.Timeout;
  * {@link LineageIT} runs the same check through a sidecar process.
  */
 @Timeout(180)
+@EveryLine
 class LineageTest {
   private static SparkSession spark;
   private static TestBundles.Built iris;

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * counters show, and each executor unpacks the bundle once, into its own private cache in its
  * Spark local directory.
  */
+@EveryLine
 class LocalClusterIT {
   private static final long N = 40_000;
   private static SparkSession spark;
@@ -44,6 +45,7 @@ class LocalClusterIT {
     spark = TestSpark.builder("local-cluster[2,1,1024]", "LocalClusterIT")
         .config("spark.executor.extraClassPath",
             dirs.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)))
+        .config("spark.executor.extraJavaOptions", String.join(" ", TestSpark.TEST_JVM))
         // No sidecar.cache.dir and no sidecar home: each executor's own default location.
         .config("spark.executorEnv.SIDECAR_HOME", "")
         .getOrCreate();

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** A null input fails the task naming column and row, unless allowNulls lets the row pass. */
+@EveryLine
 class NullsTest {
   private static SparkSession spark;
   private static TestBundles.Built kinds;

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
  * running task has scored (through its executor's heartbeats) and, once the tasks end, the totals
  * (through their results), summed over tasks and over every computation of the result.
  */
+@EveryLine
 class ProgressTest {
   private static final long ROWS = 200_000;
   private static final long HOLD_AT = 100_000;

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * call compiled against one fails on the other with {@code NoSuchMethodError}. The connector may
  * use only {@code Iterable} and {@code Iterator}, whose methods it calls link on both.
  */
+@EveryLine
 class ScalaNeutralBytecodeTest {
   private static final Set<String> SAME_ON_212_AND_213 =
       Set.of("scala.collection.Iterable", "scala.collection.Iterator");

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * Schema mismatches fail on the driver, before any task, naming the column, the expected and the
  * found type; a wrong array length fails the task naming the column and row.
  */
+@EveryLine
 class SchemaErrorsTest {
   private static SparkSession spark;
   private static TestBundles.Built iris;

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Test;
  * The shaded connector jar works with nothing but Spark's own jars beside it: a child JVM scores
  * iris on local[2] through a sidecar process launched from the shaded jar.
  */
+@EveryLine
 class ShadedJarIT {
   static Path shadedJar() {
     Path jar = Path.of(System.getProperty("sidecar.shadedJar", "target/missing-shaded.jar"));
@@ -78,6 +79,7 @@ class ShadedJarIT {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx1g");
+    cmd.addAll(TestSpark.TEST_JVM);
     cmd.addAll(Arrays.asList(System.getProperty("sidecar.java17.opens", "").trim().split("\\s+")));
     cmd.add("-Djava.io.tmpdir=" + Path.of("target", "tmp").toAbsolutePath());
     cmd.add("-cp");

@@ -138,6 +138,7 @@ class SharedMemoryIT {
   void anExecutorKilledMidPartitionLeavesNoRegionBehind() throws Exception {
     List<String> cmd = new java.util.ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g"));
+    cmd.addAll(TestSpark.TEST_JVM);
     for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean()
         .getInputArguments()) {
       if (a.startsWith("--add-opens") || a.startsWith("--add-exports")

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * that carries the sidecar's exit code and stderr tail, the retry starts a fresh sidecar, and the
  * job's output equals a clean run's row for row.
  */
+@EveryLine
 class SidecarKillIT {
   private static final AtomicBoolean KILLED = new AtomicBoolean();
   private static SparkSession spark;

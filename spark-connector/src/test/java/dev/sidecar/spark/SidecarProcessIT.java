@@ -29,6 +29,7 @@ import org.junit.jupiter.api.Test;
  * (ONNX Runtime unpacks 22 MB of native libraries per JVM) live in a scratch directory that
  * goes away with it, however it ends.
  */
+@EveryLine
 class SidecarProcessIT {
   private static SparkSession spark;
   private static TestBundles.Built iris;

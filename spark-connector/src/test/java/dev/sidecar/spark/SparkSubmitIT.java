@@ -47,6 +47,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 @org.junit.jupiter.api.Tag("standalone-cluster")
+@EveryLine
 class SparkSubmitIT {
   private static final int EXECUTORS = 2;
   private static final String OPENS = System.getProperty("sidecar.java17.opens", "").trim();

@@ -45,6 +45,7 @@ import org.junit.jupiter.api.Timeout;
  * on the driver with the batch path's message.
  */
 @Timeout(240)
+@EveryLine
 class StreamingTest {
   /** 150 iris rows as 6 files of 25. */
   private static final int FILES = 6;

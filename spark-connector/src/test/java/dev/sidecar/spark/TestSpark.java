@@ -1,9 +1,19 @@
 package dev.sidecar.spark;
 
+import java.util.Arrays;
+import java.util.List;
 import org.apache.spark.sql.SparkSession;
 
 /** SparkSessions for tests: loopback only, no UI, few shuffle partitions. */
 public final class TestSpark {
+  /**
+   * The test JVMs' options (the parent pom's {@code test.jvm}: client compiler only, serial GC),
+   * for the short-lived JVMs tests start: child drivers, executors.
+   */
+  public static final List<String> TEST_JVM = Arrays.stream(
+      System.getProperty("sidecar.test.jvm", "").trim().split("\\s+"))
+      .filter(s -> !s.isEmpty()).toList();
+
   private TestSpark() {
   }
 

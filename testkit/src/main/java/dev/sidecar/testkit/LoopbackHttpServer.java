@@ -30,7 +30,8 @@ import javax.net.ssl.SSLContext;
  * of bundles read from URLs. HTTPS uses a self-signed certificate for 127.0.0.1 and localhost
  * made with the JDK's {@code keytool}; {@link #trustStore()} is a PKCS#12 trust store holding it,
  * for the standard {@code javax.net.ssl.trustStore} properties. Paths can be made to answer
- * 403; {@link #truncatedUrl} closes the connection half way (a truncated download).
+ * 403; {@link #truncatedUrl} closes the connection half way (a truncated download),
+ * {@link #stallingUrl} goes silent half way (a stalled one).
  */
 public final class LoopbackHttpServer implements AutoCloseable {
   /** The trust store's password. */
@@ -42,7 +43,7 @@ public final class LoopbackHttpServer implements AutoCloseable {
   private final Map<String, String> behaviour = new ConcurrentHashMap<>();
   private final Map<String, AtomicInteger> gets = new ConcurrentHashMap<>();
   private final Path trustStore;
-  private final List<ServerSocket> raw = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private final List<java.io.Closeable> raw = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private LoopbackHttpServer(HttpServer server, Path trustStore) {
     this.server = server;
@@ -144,11 +145,24 @@ public final class LoopbackHttpServer implements AutoCloseable {
    * before closing the connection: a truncated download. Stopped with this server.
    */
   public String truncatedUrl(Path file, long bytes) throws IOException {
+    return partialUrl(file, bytes, false);
+  }
+
+  /**
+   * Like {@link #truncatedUrl}, but after the first {@code bytes} the connection stays open and
+   * silent until the client closes it or this server stops: a stalled download.
+   */
+  public String stallingUrl(Path file, long bytes) throws IOException {
+    return partialUrl(file, bytes, true);
+  }
+
+  private String partialUrl(Path file, long bytes, boolean stall) throws IOException {
     ServerSocket ss = new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
     raw.add(ss);
     pool.execute(() -> {
       while (!ss.isClosed()) {
         try (Socket s = ss.accept()) {
+          raw.add(s); // closed by close() too, if a stalled client never hangs up
           InputStream in = s.getInputStream();
           int matched = 0;
           int c;
@@ -162,9 +176,13 @@ public final class LoopbackHttpServer implements AutoCloseable {
             out.write(f.readNBytes((int) bytes));
           }
           out.flush();
+          if (stall) {
+            in.transferTo(OutputStream.nullOutputStream()); // until the client hangs up
+          }
         } catch (IOException e) {
           // closed by close(), or the client went away
         }
+        raw.removeIf(c -> c instanceof Socket s && s.isClosed());
       }
     });
     return "http://127.0.0.1:" + ss.getLocalPort() + "/" + file.getFileName();
@@ -201,9 +219,9 @@ public final class LoopbackHttpServer implements AutoCloseable {
   @Override
   public void close() {
     server.stop(0);
-    for (ServerSocket ss : raw) {
+    for (java.io.Closeable c : raw) {
       try {
-        ss.close();
+        c.close();
       } catch (IOException e) {
         // closing anyway
       }
