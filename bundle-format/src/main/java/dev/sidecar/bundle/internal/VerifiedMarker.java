@@ -1,5 +1,6 @@
 package dev.sidecar.bundle.internal;
 
+import dev.sidecar.bundle.files.FileStamp;
 import dev.sidecar.bundle.files.FileTrees;
 import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
@@ -10,8 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.List;
 import java.util.Set;
@@ -180,20 +179,13 @@ public final class VerifiedMarker {
   }
 
   private static String line(Path p, long[] newest) throws IOException {
-    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class,
-        LinkOption.NOFOLLOW_LINKS);
-    Object ctime;
-    try {
-      ctime = Files.getAttribute(p, "unix:ctime", LinkOption.NOFOLLOW_LINKS);
-    } catch (UnsupportedOperationException | IllegalArgumentException e) {
+    FileStamp s = FileStamp.of(p);
+    if (s == null) {
       return null;
     }
-    if (!(ctime instanceof FileTime) || a.fileKey() == null) {
-      return null;
-    }
-    long m = a.lastModifiedTime().to(TimeUnit.NANOSECONDS);
-    long c = ((FileTime) ctime).to(TimeUnit.NANOSECONDS);
-    newest[0] = Math.max(newest[0], Math.max(m, c));
-    return a.size() + " " + m + " " + c + " " + String.valueOf(a.fileKey()).replace(' ', '_');
+    newest[0] = Math.max(newest[0], s.newest());
+    return s.size() + " " + s.mtimeNanos() + " " + s.ctimeNanos() + " "
+        + String.valueOf(s.fileKey()).replace(' ', '_');
   }
+
 }

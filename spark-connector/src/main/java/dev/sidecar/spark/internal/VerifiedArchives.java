@@ -2,14 +2,13 @@ package dev.sidecar.spark.internal;
 
 import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleInfo;
+import dev.sidecar.bundle.files.FileStamp;
 import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -55,14 +54,7 @@ public final class VerifiedArchives {
   VerifiedArchives() {
   }
 
-  /** A file as {@code stat} shows it: what any write or replacement changes. */
-  private record Identity(long size, long mtimeNanos, long ctimeNanos, Object fileKey) {
-    long newest() {
-      return Math.max(mtimeNanos, ctimeNanos);
-    }
-  }
-
-  private record Entry(Identity identity, BundleInfo info) {
+  private record Entry(FileStamp identity, BundleInfo info) {
   }
 
   /**
@@ -78,7 +70,7 @@ public final class VerifiedArchives {
    */
   public BundleInfo inspect(Path archive, String peekedDigest, Path sameFileSystemDir) {
     Path real;
-    Identity before;
+    FileStamp before;
     try {
       real = archive.toRealPath();
       before = identity(real);
@@ -101,7 +93,7 @@ public final class VerifiedArchives {
       settledBefore = Math.max(settledBefore, clockPast(sameFileSystemDir, before.newest()));
     }
     BundleInfo info = BundleArchive.inspect(real); // the file whose identity is remembered
-    Identity after;
+    FileStamp after;
     try {
       after = identity(real);
     } catch (IOException | RuntimeException e) {
@@ -148,20 +140,10 @@ public final class VerifiedArchives {
     }
   }
 
-  /** The file's identity, or null when this file system has no ctime or file key. */
-  private static Identity identity(Path p) throws IOException {
-    BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class,
-        LinkOption.NOFOLLOW_LINKS);
-    Object ctime;
-    try {
-      ctime = Files.getAttribute(p, "unix:ctime", LinkOption.NOFOLLOW_LINKS);
-    } catch (UnsupportedOperationException | IllegalArgumentException e) {
-      return null;
-    }
-    if (!(ctime instanceof FileTime) || a.fileKey() == null || !a.isRegularFile()) {
-      return null;
-    }
-    return new Identity(a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS),
-        ((FileTime) ctime).to(TimeUnit.NANOSECONDS), a.fileKey());
+  /** A regular file's stamp, or null when this file system has no ctime or file key. */
+  private static FileStamp identity(Path p) throws IOException {
+    FileStamp s = FileStamp.of(p);
+    return s != null && s.regularFile() ? s : null;
   }
+
 }
