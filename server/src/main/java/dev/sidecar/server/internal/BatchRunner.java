@@ -311,15 +311,12 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
           || !floating(o.modelType())) {
         continue;
       }
-      ApiBinding.Port port = model.outputs().get(o.modelOutput());
-      if (port == null || port.dtype() != o.modelType() || port.shape().length == 0
-          || (port.shape()[0] >= 0 && port.shape()[0] != total)
-          || !model.requested(o.modelOutput()).equals(o.modelOutput())) {
+      long[] dims = staticShape(o.modelOutput(), total);
+      if (dims == null || model.outputs().get(o.modelOutput()).dtype() != o.modelType()) {
         continue;
       }
-      long[] tail = Arrays.copyOfRange(port.shape(), 1, port.shape().length);
-      long elems = ApiBinding.product(tail);
-      if (elems < 0 || elems != ApiBinding.product(o.rowDims())
+      long elems = ApiBinding.product(Arrays.copyOfRange(dims, 1, dims.length));
+      if (elems != ApiBinding.product(o.rowDims())
           || readers(req, o.modelOutput()) != 1 || pinned.containsKey(o.modelOutput())) {
         continue;
       }
@@ -338,8 +335,8 @@ final class BatchRunner implements AdaptiveBatcher.Runner {
         continue;
       }
       touched.add(new DecodedRequest.ShmRange(target.region(), at, bytes));
-      pinned.put(o.modelOutput(), OnnxTensor.createTensor(env, view,
-          withBatchArray(total, tail), OrtTypes.javaType(o.modelType())));
+      pinned.put(o.modelOutput(), OnnxTensor.createTensor(env, view, dims,
+          OrtTypes.javaType(o.modelType())));
       done[i] = true;
     }
     return done;
