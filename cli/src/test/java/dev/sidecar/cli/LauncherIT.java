@@ -90,15 +90,15 @@ class LauncherIT {
   }
 
   /**
-   * The CLI's own logging set-up (cli/src/main/resources/log4j2.properties) with the connector's
-   * SidecarProcess at INFO, which logs the target each sidecar announced it serves on.
+   * The CLI's own logging set-up (cli/src/main/resources/log4j2.properties) with the connector at
+   * INFO: its SidecarProcess logs the target each sidecar announced it serves on.
    */
   private Path loggingWithSidecarStarts() throws Exception {
     Path cliConfig = Path.of("src", "main", "resources", "log4j2.properties");
     Path config = conf.resolve("log4j2.properties");
     Files.writeString(config, Files.readString(cliConfig)
-        + "\nlogger.sidecarprocess.name = dev.sidecar.spark.internal.SidecarProcess"
-        + "\nlogger.sidecarprocess.level = info\n");
+        + "\nlogger.connector.name = dev.sidecar.spark"
+        + "\nlogger.connector.level = info\n");
     return config;
   }
 
