@@ -284,7 +284,7 @@ public final class SidecarProcess implements SidecarHandle {
   }
 
   /** A throwable and its causes, each as its class and message, for a one-line log. */
-  static String describe(Throwable t) {
+  private static String describe(Throwable t) {
     if (t == null) {
       return "no reason given";
     }
