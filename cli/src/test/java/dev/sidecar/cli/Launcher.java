@@ -24,6 +24,16 @@ final class Launcher {
   }
 
   /**
+   * Whether the packaged CLI's sidecars must serve on a Unix socket here: on Linux x86_64 and
+   * aarch64, the platforms whose Netty epoll library it ships (elsewhere they use loopback TCP).
+   */
+  static boolean unixSocketPlatform() {
+    String arch = System.getProperty("os.arch");
+    return System.getProperty("os.name").equals("Linux")
+        && (arch.equals("amd64") || arch.equals("aarch64"));
+  }
+
+  /**
    * The test JVMs' options (the parent pom's {@code test.jvm}: client compiler only, serial GC),
    * for the short-lived JVMs tests start.
    */

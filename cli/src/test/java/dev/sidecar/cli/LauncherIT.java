@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,14 +20,21 @@ import org.junit.jupiter.api.io.TempDir;
  * The packaged CLI through bin/sidecar, as a user runs it: $SIDECAR_HOME honoured, build then
  * inspect --json shows both iris APIs, export then import into a fresh home keeps the digest;
  * and the README's main job (build the iris bundle, then {@code sidecar run} it over iris.csv
- * with the default process sidecar) gives the expected predictions, twice in a row.
+ * with the default process sidecar) gives the expected predictions, twice in a row, its sidecar
+ * serving on a Unix socket on Linux (x86_64, aarch64).
  */
 class LauncherIT {
   static final Path IRIS = Launcher.IRIS;
   static final Path IRIS_YAML = Launcher.IRIS_YAML;
+  /** The connector's line once a sidecar has said where it serves (SidecarProcess.start). */
+  private static final Pattern STARTED =
+      Pattern.compile("SidecarProcess: sidecar for \\S+ started: pid \\d+ at (\\S+) \\(log ");
 
   @TempDir
   Path tmp;
+  /** Files of the test's own, not the CLI's (tmp must hold only what the runs leave). */
+  @TempDir
+  Path conf;
 
   private Result sidecar(Path home, String... args) throws Exception {
     return sidecarWith("-Xmx256m", home, args);
@@ -69,11 +78,28 @@ class LauncherIT {
    * {@code run iris_classifier:1.0.0 ... --output-format csv --overwrite}; the run's result.
    */
   private Result readmesMainJob(Path home, Path out) throws Exception {
+    return readmesMainJob(home, out, "");
+  }
+
+  private Result readmesMainJob(Path home, Path out, String javaOpts) throws Exception {
     Result built = sidecar(home, "bundle", "build", IRIS_YAML.toString());
     assertEquals(0, built.code(), "bundle build: " + built.err());
-    return sidecarWith("-Xmx1g", home, "run", "iris_classifier:1.0.0", "--api", "classify",
-        "--input", IRIS.resolve("iris.csv").toString(), "--output", out.toString(),
-        "--output-format", "csv", "--overwrite");
+    return sidecarWith(("-Xmx1g " + javaOpts).trim(), home, "run", "iris_classifier:1.0.0",
+        "--api", "classify", "--input", IRIS.resolve("iris.csv").toString(), "--output",
+        out.toString(), "--output-format", "csv", "--overwrite");
+  }
+
+  /**
+   * The CLI's own logging set-up (cli/src/main/resources/log4j2.properties) with the connector at
+   * INFO: its SidecarProcess logs the target each sidecar announced it serves on.
+   */
+  private Path loggingWithSidecarStarts() throws Exception {
+    Path cliConfig = Path.of("src", "main", "resources", "log4j2.properties");
+    Path config = conf.resolve("log4j2.properties");
+    Files.writeString(config, Files.readString(cliConfig)
+        + "\nlogger.connector.name = dev.sidecar.spark"
+        + "\nlogger.connector.level = info\n");
+    return config;
   }
 
   /** The data lines of the CSV part files in {@code out}, in part order. */
@@ -120,9 +146,26 @@ class LauncherIT {
       assertEquals(Float.parseFloat(want[1]), p0, 1e-5, "row " + (i + 1) + " p_setosa");
     }
 
-    Result second = readmesMainJob(home, out);
+    // The second run logs where its sidecar serves: a Unix socket, as the packaged CLI carries
+    // Netty's epoll library for this platform (on its class path and its sidecar's), not TCP.
+    Result second = readmesMainJob(home, out,
+        "-Dlog4j2.configurationFile=" + loggingWithSidecarStarts());
     assertEquals(0, second.code(), second.err());
     assertEquals(lines, scoredLines(out));
+    List<String> targets = new ArrayList<>();
+    for (String line : second.err().split("\n")) {
+      Matcher m = STARTED.matcher(line);
+      if (m.find()) {
+        targets.add(m.group(1));
+      }
+    }
+    assertFalse(targets.isEmpty(), "no sidecar start logged:\n" + second.err());
+    if (Launcher.unixSocketPlatform()) {
+      for (String target : targets) {
+        assertTrue(target.startsWith("unix:///"), "the packaged CLI's sidecar serves on " + target
+            + ", not on a Unix socket:\n" + second.err());
+      }
+    }
     try (var siblings = Files.list(tmp)) {
       assertEquals(List.of("err.txt", "home", "iris-scored", "out.txt"), siblings
           .map(p -> p.getFileName().toString()).sorted().toList(), "nothing else is left");

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.hadoop.fs.FileSystem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,8 +24,11 @@ import picocli.CommandLine;
 
 /**
  * {@code sidecar bundle push}, {@code bundle import}, {@code serve} and {@code run} with URIs,
- * against a real HDFS (MiniDFSCluster) and a real HTTP server on loopback, started here.
+ * against a real HDFS (MiniDFSCluster) and a real HTTP server on loopback, started here. Tagged
+ * hdfs: the only tests run with the minicluster on their class path, whose copy of Netty's epoll
+ * library keeps Netty's from loading, so this JVM's sidecars serve on loopback TCP (see the pom).
  */
+@Tag("hdfs")
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class RemoteBundleCliTest {
   @TempDir

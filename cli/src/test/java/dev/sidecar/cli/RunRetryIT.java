@@ -66,8 +66,10 @@ class RunRetryIT {
     Map<Long, Long> before = new HashMap<>();
     try {
       for (Map.Entry<Long, String> s : sidecars(digestHex).entrySet()) {
+        assertServesOnAUnixSocket(s.getValue());
         before.put(s.getKey(), rowsAnswered(channel(channels, s.getKey(), s.getValue())));
       }
+      assertTrue(!before.isEmpty(), "the first run left no serving sidecar of the bundle");
       Path crashed = tmp.resolve("crashed");
       CompletableFuture<BundleCliTest.Run> run = CompletableFuture.supplyAsync(
           () -> BundleCliTest.run(args(archive, input, crashed)));
@@ -98,6 +100,19 @@ class RunRetryIT {
     }
   }
 
+  /**
+   * On Linux x86_64/aarch64 a sidecar started by the CLI serves on a Unix socket: this JVM has
+   * Netty's epoll library, as the packaged CLI does (a class path with two different copies of it,
+   * as hadoop-client-minicluster brought, made every sidecar here fall back to TCP).
+   */
+  private static void assertServesOnAUnixSocket(String target) {
+    if (Launcher.unixSocketPlatform()) {
+      assertTrue(target.startsWith("unix:///"), () -> "the sidecar serves on " + target
+          + ", not on a Unix socket; epoll here: " + io.netty.channel.epoll.Epoll.isAvailable()
+          + ", " + io.netty.channel.epoll.Epoll.unavailabilityCause());
+    }
+  }
+
   /** Kills the frozen sidecar {@code pid} and compares the run's output with the clean one's. */
   private void killAndCompare(CompletableFuture<BundleCliTest.Run> run, long pid, long scored,
       Path clean, Path crashed, String digestHex, Set<Long> before) throws Exception {
@@ -110,10 +125,12 @@ class RunRetryIT {
     BundleCliTest.Run second = run.get(5, TimeUnit.MINUTES);
     assertEquals(0, second.code(), second.err());
     assertTrue(second.err().contains("task attempt(s) failed and were retried"), second.err());
-    Set<Long> after = new TreeSet<>(sidecars(digestHex).keySet());
+    Map<Long, String> now = sidecars(digestHex);
+    Set<Long> after = new TreeSet<>(now.keySet());
     after.removeAll(before);
     after.remove(pid);
-    assertTrue(!after.isEmpty(), "a fresh sidecar was started: " + sidecars(digestHex));
+    assertTrue(!after.isEmpty(), "a fresh sidecar was started: " + now);
+    after.forEach(p -> assertServesOnAUnixSocket(now.get(p)));
 
     List<String> want = sortedRows(clean);
     assertEquals(ROWS, want.size());

@@ -85,6 +85,10 @@ class S3BundleCliTest {
       }
     }
     cmd.add("-Xmx1g");
+    // The connector's cache of `run` (its --home names only the store): this JVM's sidecar home
+    // (target/sidecar-home, from the pom), else one of the test's, never ~/.sidecar.
+    cmd.add("-Dsidecar.home=" + System.getProperty("sidecar.home",
+        tmp.resolve("sidecar-home").toString()));
     if (!Launcher.TEST_JVM.isEmpty()) {
       cmd.addAll(List.of(Launcher.TEST_JVM.split("\\s+")));
     }

@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * its {@link ReadyLine}.
  * Its stderr goes to a 0600 log file in the {@linkplain SidecarCache cache} whose tail every
  * failure message quotes. Listens on a 0600 Unix socket in its 0700 scratch directory (see
- * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable.
+ * {@link SidecarScratch#socket}), or on loopback TCP where Netty's epoll transport is unavailable
+ * (said once per JVM in a warning with Netty's reason: {@link #unixSocketsAvailable()}).
  * Started by the {@link ConnectorRuntime}, which numbers it and owns its scratch directory and
  * class path. Public only for {@link dev.sidecar.spark.tools.SidecarLaunch}, which the benchmarks time.
  */
@@ -251,12 +252,53 @@ public final class SidecarProcess implements SidecarHandle {
     }
   }
 
+  /**
+   * Whether sidecars serve on a Unix socket: when Netty's native epoll transport loads in this
+   * JVM (the client needs it as much as the server). Decided once per JVM; when it does not load,
+   * a warning says why (Netty's reason, e.g. no native library for this platform, or two different
+   * copies of it on the class path) and that sidecars serve on loopback TCP instead.
+   */
   static boolean unixSocketsAvailable() {
-    try {
-      return Epoll.isAvailable();
-    } catch (Throwable t) {
+    return UnixSockets.AVAILABLE;
+  }
+
+  /** Holder: checked and, if unavailable, logged on first use. */
+  private static final class UnixSockets {
+    static final boolean AVAILABLE = check();
+
+    private static boolean check() {
+      Throwable cause;
+      try {
+        if (Epoll.isAvailable()) {
+          return true;
+        }
+        cause = Epoll.unavailabilityCause();
+      } catch (LinkageError e) {
+        cause = e; // Netty's epoll classes are missing or fail to initialise
+      }
+      LOG.warn("sidecars serve on loopback TCP (127.0.0.1), not on a private Unix socket:"
+          + " Netty's native epoll transport is unavailable in this JVM: {}", describe(cause));
+      LOG.debug("epoll unavailable", cause);
       return false;
     }
+  }
+
+  /** A throwable and its causes, each as its class and message, for a one-line log. */
+  private static String describe(Throwable t) {
+    if (t == null) {
+      return "no reason given";
+    }
+    StringBuilder s = new StringBuilder();
+    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (s.length() > 0) {
+        s.append("; caused by ");
+      }
+      s.append(c.getClass().getName());
+      if (c.getMessage() != null) {
+        s.append(": ").append(c.getMessage());
+      }
+    }
+    return s.toString();
   }
 
   @Override
