@@ -83,14 +83,19 @@ public final class BundleShipper {
       staged = stagingDir(application(sc)).resolve(
           BundleFiles.shippedFileName(head.manifest().name(), head.digest()));
     }
+    String expected = head.digest();
     if (Files.isRegularFile(staged, LinkOption.NOFOLLOW_LINKS)) {
       // Staged earlier with these bytes; the user's file is checked (and hashed if it changed).
-      return new Staged(archives.inspect(archive, head.digest()), archive, staged);
+      BundleInfo info = archives.inspect(archive, head.digest());
+      if (info.digest().equals(head.digest())) {
+        return new Staged(info, archive, staged);
+      }
+      expected = info.digest(); // it changed since the peek: stage the bytes it holds now
     }
     // Copied outside the lock (a large archive takes a while); published under its digest.
     Path copy = staged.resolveSibling("." + staged.getFileName() + "." + UUID.randomUUID());
     try {
-      BundleInfo info = archives.inspectCopying(archive, head.digest(), copy);
+      BundleInfo info = archives.inspectCopying(archive, expected, copy);
       Path target = copy.resolveSibling(
           BundleFiles.shippedFileName(info.manifest().name(), info.digest()));
       synchronized (this) {
