@@ -5,6 +5,7 @@ import dev.sidecar.bundle.BundleArchive;
 import dev.sidecar.bundle.BundleRef;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.BundleInfo;
+import dev.sidecar.spark.internal.BundleShipper;
 import dev.sidecar.spark.internal.ConnectorRuntime;
 import dev.sidecar.spark.internal.RemoteArchives;
 import dev.sidecar.spark.internal.ScoringCounters;
@@ -14,7 +15,6 @@ import dev.sidecar.spark.internal.ScoringPlanner;
 import dev.sidecar.spark.internal.StreamingFrames;
 import dev.sidecar.spark.internal.VerifiedArchives;
 import dev.sidecar.spark.tools.InternalFrames;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -101,24 +101,25 @@ public final class Sidecar {
   }
 
   /**
-   * Plans and ships {@code archive}; {@code known} is its manifest and digest when the caller
-   * has read it already (in this call), else it is read here (verified in full unless this JVM
-   * verified the same unchanged file before, see {@link VerifiedArchives}).
+   * Plans and ships {@code archive}; {@code known} is its manifest, digest and staged copy when
+   * the caller has read it already (in this call), else it is read here (verified in full unless
+   * this JVM verified the same unchanged file before, see {@link VerifiedArchives}).
    */
   private static Dataset<Row> run(Path archive, BundleRef ref, String api, Dataset<Row> df,
-      RunOptions options, BundleInfo known) {
+      RunOptions options, BundleShipper.Staged known) {
     Objects.requireNonNull(api, "api");
     Objects.requireNonNull(df, "df");
     if (!Files.isRegularFile(archive)) {
       throw new SidecarSparkException("no bundle archive at " + archive);
     }
-    BundleInfo info = known != null ? known : verified(df.sparkSession().sparkContext(),
-        archive);
+    BundleShipper.Staged staged = known != null ? known
+        : verified(df.sparkSession().sparkContext(), archive);
+    BundleInfo info = staged.info();
     checkDigest(ref, info.digest());
     ScoringPlan checked = ScoringPlanner.plan(info.manifest(), info.digest(), api, df.schema(),
         options);
     ScoringPlan plan = checked.shippedAs(ConnectorRuntime.get().shipper().ship(
-        df.sparkSession().sparkContext(), archive, info.manifest().name(), info.digest()));
+        df.sparkSession().sparkContext(), staged));
     ScoringFunction f = new ScoringFunction(plan, counters(df, options));
     if (df.isStreaming()) {
       // toRdd() refuses a streaming plan: the same function, as a node of the streaming plan.
@@ -145,14 +146,14 @@ public final class Sidecar {
     Objects.requireNonNull(options, "options");
     Objects.requireNonNull(df, "df");
     Path archive = locate(bundle.tag());
-    BundleInfo info = verified(df.sparkSession().sparkContext(), archive);
-    if (!info.digest().equals(bundle.digest())) {
+    BundleShipper.Staged staged = verified(df.sparkSession().sparkContext(), archive);
+    if (!staged.info().digest().equals(bundle.digest())) {
       throw new SidecarSparkException("the store's archive for " + bundle.tag() + " has digest "
-          + info.digest() + " but the bundle given has " + bundle.digest()
+          + staged.info().digest() + " but the bundle given has " + bundle.digest()
           + "; pass the bundle's archive path instead");
     }
     // Read (and verified) once per call: handed on, not read again.
-    return run(archive, pathRef(archive, options), api, df, options, info);
+    return run(archive, pathRef(archive, options), api, df, options, staged);
   }
 
   /** From a URI: the driver reads the manifest, executors copy the archive themselves. */
@@ -220,18 +221,16 @@ public final class Sidecar {
 
   /**
    * The archive's manifest and digest, its files verified in full unless this JVM verified the
-   * same unchanged file before ({@link VerifiedArchives}). The archive is staged for shipping
-   * first (a hard link changes its ctime, which must come before the ctime is recorded); it is
-   * added to Spark only once planned.
+   * same unchanged file before ({@link VerifiedArchives}), and the application's private copy
+   * of those bytes, made as it is read unless the application has one ({@link
+   * BundleShipper#stage}); it is added to Spark only once planned.
    */
-  private static BundleInfo verified(SparkContext sc, Path archive) {
+  private static BundleShipper.Staged verified(SparkContext sc, Path archive) {
     try {
       BundleInfo head = BundleArchive.peek(archive);
       ConnectorRuntime rt = ConnectorRuntime.get();
-      Path staged = rt.shipper().stage(sc, archive, head.manifest().name(), head.digest());
-      Path sameFileSystem = Files.isSameFile(staged, archive) ? staged.getParent() : null;
-      return rt.archives().inspect(archive, head.digest(), sameFileSystem);
-    } catch (IOException | RuntimeException e) {
+      return rt.shipper().stage(sc, archive, head, rt.archives());
+    } catch (RuntimeException e) {
       throw new SidecarSparkException("cannot read bundle archive " + archive + ": "
           + e.getMessage(), e);
     }

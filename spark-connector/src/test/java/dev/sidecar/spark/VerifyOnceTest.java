@@ -143,7 +143,29 @@ class VerifyOnceTest {
     }
   }
 
+  /**
+   * The file Spark serves for {@code fileName}: in local mode the driver's staged copy itself.
+   */
+  private static Path staged(String fileName) throws Exception {
+    scala.collection.Iterator<?> files = ((scala.collection.Iterable<?>) org.apache.spark
+        .SparkContext.class.getMethod("listFiles").invoke(spark.sparkContext())).iterator();
+    while (files.hasNext()) {
+      String f = (String) files.next();
+      if (f.endsWith("/" + fileName)) {
+        return Path.of(java.net.URI.create(f));
+      }
+    }
+    throw new AssertionError(fileName + " is not among the files added to Spark");
+  }
+
+  /**
+   * Also what the application does next: Spark keeps serving the bytes it was given (Spark 3.5
+   * fails a task whose fetched file differs from the driver's first fetch of it), so the edits
+   * below, made in place in the user's files after they were shipped, must not reach the staged
+   * copy, and a job planned before them still scores.
+   */
   @Test
+  @EveryLine
   void aFileChangedAfterTheDriverVerifiedItFailsOnTheDriverAgain() throws Exception {
     freshCache("verify-changed");
     TestBundles.Built bundle = TestBundles.kinds("verify_changed", "1.0.0");
@@ -155,12 +177,22 @@ class VerifyOnceTest {
     }
     settle(flipped, cut, replaced);
     Dataset<Row> df = spark.range(0, 10, 1, 1).selectExpr("id as i64");
+    Dataset<Row> plannedBefore = null;
     for (Path p : new Path[] {flipped, cut, replaced}) {
       Sidecar.runSpark(p, "i64", df); // verified, and remembered
       long before = Digests.contentHashed();
-      Sidecar.runSpark(p, "i64", df);
+      plannedBefore = Sidecar.runSpark(p, "i64", df);
       assertEquals(0, Digests.contentHashed() - before, p + " is remembered");
     }
+    // The three are the same bundle: one staged copy, private, not a link to any of them.
+    Path staged = staged(String.format("verify_changed-%s.bundle",
+        bundle.digest().substring("sha256:".length(), "sha256:".length() + 12)));
+    for (Path p : new Path[] {flipped, cut, replaced}) {
+      assertTrue(!Files.isSameFile(staged, p), staged + " is a copy, not " + p);
+    }
+    assertEquals("rw-------", PosixFilePermissions.toString(
+        Files.getPosixFilePermissions(staged, LinkOption.NOFOLLOW_LINKS)), staged.toString());
+    String stagedDigest = Digests.sha256Hex(Files.readAllBytes(staged));
 
     // A byte flipped in place, its mtime restored: the ctime moved.
     FileTime mtime = Files.getLastModifiedTime(flipped);
@@ -180,6 +212,10 @@ class VerifyOnceTest {
     }
     e = assertThrows(SidecarSparkException.class, () -> Sidecar.runSpark(cut, "i64", df));
     assertTrue(e.getMessage().contains("truncated or corrupt"), e.getMessage());
+
+    assertEquals(stagedDigest, Digests.sha256Hex(Files.readAllBytes(staged)),
+        staged + " kept the bytes it was staged with");
+    assertEquals(10L, scoredIdentically(plannedBefore), "a job planned before the edits");
 
     // Another bundle renamed over the file (a new inode): read afresh, its digest planned.
     TestBundles.Built other = TestBundles.kinds("verify_changed", "1.0.1");

@@ -1,16 +1,18 @@
 package dev.sidecar.spark.internal;
 
+import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.files.Digests;
 import dev.sidecar.bundle.files.FileTrees;
 import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.UUID;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -22,10 +24,13 @@ import org.slf4j.LoggerFactory;
 /**
  * Driver side of bundle distribution: adds a bundle's archive to Spark's file distribution
  * once per application, under {@code <name>-<digest12>.bundle}, so every executor fetches it at
- * most once however many jobs and {@code runSpark} calls use it. The archive is linked (or
- * copied) into a new 0700 temporary directory per application. For a bundle read from a URI,
- * the application's Hadoop configuration is broadcast once ({@link #remote}) and reused while
- * it is unchanged.
+ * most once however many jobs and {@code runSpark} calls use it. What Spark serves is a private
+ * copy of the archive (0600, in a new 0700 temporary directory per application), made once per
+ * application and digest and never written again: a staged name refers to the same bytes, those
+ * of its digest, for the whole application, whatever happens to the user's file afterwards (an
+ * edit in place included; Spark 3.5 fails a task that fetches a file whose bytes changed since
+ * the driver added it). For a bundle read from a URI, the application's Hadoop configuration is
+ * broadcast once ({@link #remote}) and reused while it is unchanged.
  *
  * <p>One per {@link ConnectorRuntime}. What it keeps for an application (the staging directory,
  * the broadcast configuration) is dropped, and the directory deleted, when the application ends;
@@ -54,66 +59,73 @@ public final class BundleShipper {
   public record Shipped(String fileName, String uri) {
   }
 
-  /** Ships the archive unless this application already has it. */
-  public synchronized Shipped ship(SparkContext sc, Path archive, String bundleName,
-      String digest) {
-    String fileName = BundleFiles.shippedFileName(bundleName, digest);
-    String uri = shippedUri(sc, fileName);
-    if (uri != null) {
-      return new Shipped(fileName, uri);
-    }
-    Path staged = stage(sc, archive, bundleName, digest);
-    sc.addFile(staged.toUri().toString());
-    LOG.info("shipping bundle archive {} to executors as {}", archive, fileName);
-    uri = shippedUri(sc, fileName);
-    return new Shipped(fileName, uri == null ? staged.toUri().toString() : uri);
+  /**
+   * A local archive ({@code archive}) as read for {@code runSpark}: its manifest and digest
+   * ({@code info}), and the application's private copy of it ({@code file}), whose bytes have
+   * that digest.
+   */
+  public record Staged(BundleInfo info, Path archive, Path file) {
   }
 
   /**
-   * Links (or copies) the archive into this application's staging directory under its shipped
-   * name, without adding it to Spark; returns the staged file. A staged file not yet shipped that
-   * is not the archive's current inode (the file was replaced since) is linked again. Called
-   * before the driver reads the archive ({@link VerifiedArchives}): creating a link changes the
-   * file's ctime, which must happen before the ctime is recorded, not after.
+   * Reads {@code archive} through {@code archives} (hashed at most once, not at all when this
+   * JVM verified the same unchanged file) and stages it for {@code sc}'s application under the
+   * name of the digest read: the staged copy this application already has for that digest, or
+   * a new copy made and verified as the archive is read ({@link VerifiedArchives#inspectCopying}).
+   * Nothing is added to Spark yet ({@link #ship}).
+   *
+   * @param head the archive's manifest and digest as just peeked
+   * @throws dev.sidecar.bundle.BundleException naming the archive and what is wrong with it
    */
-  public synchronized Path stage(SparkContext sc, Path archive, String bundleName,
-      String digest) {
-    String fileName = BundleFiles.shippedFileName(bundleName, digest);
-    Path staged = stagingDir(application(sc)).resolve(fileName);
+  public Staged stage(SparkContext sc, Path archive, BundleInfo head, VerifiedArchives archives) {
+    Path staged;
+    synchronized (this) {
+      staged = stagingDir(application(sc)).resolve(
+          BundleFiles.shippedFileName(head.manifest().name(), head.digest()));
+    }
+    String expected = head.digest();
+    if (Files.isRegularFile(staged, LinkOption.NOFOLLOW_LINKS)) {
+      // Staged earlier with these bytes; the user's file is checked (and hashed if it changed).
+      BundleInfo info = archives.inspect(archive, head.digest());
+      if (info.digest().equals(head.digest())) {
+        return new Staged(info, archive, staged);
+      }
+      expected = info.digest(); // it changed since the peek: stage the bytes it holds now
+    }
+    // Copied outside the lock (a large archive takes a while); published under its digest.
+    Path copy = staged.resolveSibling("." + staged.getFileName() + "." + UUID.randomUUID());
     try {
-      if (Files.exists(staged)) {
-        if (shippedUri(sc, fileName) == null && !Files.isSameFile(staged, archive)) {
-          relink(staged, archive); // a link to a file replaced since, or a copy: keep a copy
-        }
-        return staged;
+      BundleInfo info = archives.inspectCopying(archive, expected, copy);
+      Path target = copy.resolveSibling(
+          BundleFiles.shippedFileName(info.manifest().name(), info.digest()));
+      synchronized (this) {
+        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+          Files.move(copy, target, StandardCopyOption.ATOMIC_MOVE); // same directory
+        } // else another call staged the same digest first: same bytes, kept as they are
       }
-      try {
-        Files.createLink(staged, archive.toAbsolutePath());
-      } catch (IOException | UnsupportedOperationException | SecurityException e) {
-        Files.copy(archive, staged, StandardCopyOption.REPLACE_EXISTING);
-        PrivateFiles.restrict(staged, false);
-      }
-    } catch (FileAlreadyExistsException e) {
-      // Another call staged it first: same digest, same bytes.
+      return new Staged(info, archive, target);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage bundle archive " + archive + " for Spark", e);
+    } finally {
+      try {
+        Files.deleteIfExists(copy);
+      } catch (IOException e) {
+        LOG.debug("cannot delete {}: {}", copy, e.toString());
+      }
     }
-    return staged;
   }
 
-  /** Replaces {@code staged} by a fresh link to {@code archive} where links work. */
-  private static void relink(Path staged, Path archive) throws IOException {
-    Path fresh = staged.resolveSibling(staged.getFileName() + ".link-"
-        + java.util.UUID.randomUUID());
-    try {
-      Files.createLink(fresh, archive.toAbsolutePath());
-      Files.move(fresh, staged, StandardCopyOption.REPLACE_EXISTING,
-          StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException | UnsupportedOperationException | SecurityException e) {
-      LOG.debug("keeping staged {}: cannot link {} ({})", staged, archive, e.toString());
-    } finally {
-      Files.deleteIfExists(fresh);
+  /** Adds the staged archive to Spark unless this application already has it. */
+  public synchronized Shipped ship(SparkContext sc, Staged staged) {
+    String fileName = staged.file().getFileName().toString();
+    String uri = shippedUri(sc, fileName);
+    if (uri == null) {
+      sc.addFile(staged.file().toUri().toString());
+      LOG.info("shipping bundle archive {} to executors as {} (a copy, {})", staged.archive(),
+          fileName, staged.file());
+      uri = shippedUri(sc, fileName);
     }
+    return new Shipped(fileName, uri == null ? staged.file().toUri().toString() : uri);
   }
 
   /** The URI under which the context serves {@code fileName}, or null when it was never added. */

@@ -5,17 +5,22 @@ import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.files.FileStamp;
 import dev.sidecar.bundle.files.PrivateFiles;
 import java.io.IOException;
-import java.nio.file.Files;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.LinkOption;
+import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The driver's reading of a local archive for {@code runSpark}: verified in full (every file's
- * size and SHA-256) the first time, and not hashed again while the same file is unchanged.
+ * size and SHA-256) the first time, and not hashed again while the same file is unchanged; and,
+ * when the archive is to be staged for Spark, a private copy of it whose bytes are the ones
+ * verified ({@link BundleShipper#stage}).
  *
  * <p>What is remembered lives in this JVM's memory only, never on disk, so nothing another
  * process writes can make the driver skip a check. A file counts as the one verified only when
@@ -26,10 +31,13 @@ import java.util.concurrent.TimeUnit;
  * key. For a later write to show, the clock must have moved past the recorded times before the
  * reading began: a file is remembered only when its times were then more than
  * {@value #SETTLED_SECONDS} seconds old (enough for file systems that keep times to one or two
- * seconds), or, when they are fresher (the staging link {@link BundleShipper#stage} makes before
- * the reading sets the ctime), when a file written on the same file system (in the staging
- * directory, which holds a hard link to the archive) shows a later time. Without a ctime
- * nothing is remembered.
+ * seconds). Without a ctime nothing is remembered.
+ *
+ * <p>A copy is made between two readings of the file's stamp. When the file is not known, the
+ * copy is what is hashed (its messages name the file), so its digest is that of its own bytes;
+ * when it is known, the copy is taken as the verified bytes only if the stamp was the remembered
+ * one before and after copying, the same check that lets a call skip hashing; otherwise the copy
+ * is hashed. Either way the driver hashes at most once per call.
  *
  * <p>One per {@link ConnectorRuntime}; what it remembers goes with it.
  *
@@ -40,8 +48,6 @@ import java.util.concurrent.TimeUnit;
 public final class VerifiedArchives {
   /** How old a file's times must be, when its reading begins, for it to be remembered. */
   static final long SETTLED_SECONDS = 3;
-  /** How long the driver waits at most for the file system's clock to pass a fresh change. */
-  private static final long MAX_CLOCK_WAIT_MILLIS = 50;
   private static final int MAX_ENTRIES = 64;
   /** What this driver verified, by real path; the least recently used goes past 64. */
   private final Map<Path, Entry> verified = new LinkedHashMap<>(16, 0.75f, true) {
@@ -63,42 +69,56 @@ public final class VerifiedArchives {
    *
    * @param peekedDigest the digest of the archive's manifest as just read ({@code
    *     BundleArchive.peek}), before this call
-   * @param sameFileSystemDir a private directory on the archive's file system (the staging
-   *     directory holding a link to it) where a file may be written to read that file system's
-   *     clock; null when there is none
    * @throws dev.sidecar.bundle.BundleException naming the file and what is wrong with it
    */
-  public BundleInfo inspect(Path archive, String peekedDigest, Path sameFileSystemDir) {
+  public BundleInfo inspect(Path archive, String peekedDigest) {
+    return read(archive, peekedDigest, null);
+  }
+
+  /**
+   * As {@link #inspect(Path, String)}, and copies the archive to {@code copy} (a new file, 0600,
+   * in a private directory): what is returned describes the copy's bytes, verified in full or
+   * known to be those of the unchanged verified file. The copy is left in place either way; the
+   * caller deletes it when this throws.
+   *
+   * @throws java.io.UncheckedIOException when the copy cannot be made
+   */
+  public BundleInfo inspectCopying(Path archive, String peekedDigest, Path copy) {
+    return read(archive, peekedDigest, java.util.Objects.requireNonNull(copy, "copy"));
+  }
+
+  private BundleInfo read(Path archive, String peekedDigest, Path copy) {
     Path real;
     FileStamp before;
     try {
       real = archive.toRealPath();
       before = identity(real);
     } catch (IOException | RuntimeException e) {
-      return BundleArchive.inspect(archive); // says what is wrong with it
+      if (copy == null) {
+        return BundleArchive.inspect(archive); // says what is wrong with it
+      }
+      real = archive.toAbsolutePath(); // the copy fails, or is hashed and not remembered
+      before = null;
     }
     Entry known;
     synchronized (verified) {
       known = verified.get(real);
     }
-    if (known != null && before != null && known.identity().equals(before)
-        && known.info().digest().equals(peekedDigest)) {
-      return known.info();
+    boolean unchanged = known != null && before != null && known.identity().equals(before)
+        && known.info().digest().equals(peekedDigest);
+    long settledBefore = System.currentTimeMillis() * 1_000_000L
+        - TimeUnit.SECONDS.toNanos(SETTLED_SECONDS);
+    if (copy != null) {
+      copyPrivately(real, copy);
     }
-    long startNanos = System.currentTimeMillis() * 1_000_000L;
-    long settledBefore = startNanos - TimeUnit.SECONDS.toNanos(SETTLED_SECONDS);
-    if (before != null && before.newest() >= settledBefore && sameFileSystemDir != null) {
-      // Changed moments ago (a staging link does that): the file system's own clock, past
-      // every time recorded, serves instead of the wall clock's margin.
-      settledBefore = Math.max(settledBefore, clockPast(sameFileSystemDir, before.newest()));
+    FileStamp mid = copy == null ? before : stampOrNull(real);
+    if (unchanged && before.equals(mid)) {
+      return known.info(); // and, if copied, copied while the file stayed as it was
     }
-    BundleInfo info = BundleArchive.inspect(real); // the file whose identity is remembered
-    FileStamp after;
-    try {
-      after = identity(real);
-    } catch (IOException | RuntimeException e) {
-      after = null;
-    }
+    // The file whose identity is remembered, or its copy, which messages name after it.
+    BundleInfo info = copy == null ? BundleArchive.inspect(real)
+        : BundleArchive.inspect(copy, archive.toString(), BundleArchive.Limits.defaults());
+    FileStamp after = copy == null ? stampOrNull(real) : mid;
     synchronized (verified) {
       if (before != null && before.equals(after) && before.newest() < settledBefore) {
         verified.put(real, new Entry(before, info));
@@ -110,33 +130,33 @@ public final class VerifiedArchives {
   }
 
   /**
-   * Writes a probe file in {@code dir} until its mtime is after {@code newest} (a few
-   * milliseconds at most where the file system keeps fine times); returns that mtime, or
-   * {@code Long.MIN_VALUE} when it did not get there within {@link #MAX_CLOCK_WAIT_MILLIS}.
+   * Copies {@code from} to the new file {@code to}, created 0600 (not following a link in its
+   * place), in the kernel where it can ({@code FileChannel.transferTo}).
    */
-  private static long clockPast(Path dir, long newest) {
-    Path probe = dir.resolve(".clock-probe");
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(MAX_CLOCK_WAIT_MILLIS);
-    try {
-      while (true) {
-        Files.write(probe, new byte[] {1}, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-            StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
-        PrivateFiles.restrict(probe, false);
-        long m = Files.getLastModifiedTime(probe, LinkOption.NOFOLLOW_LINKS)
-            .to(TimeUnit.NANOSECONDS);
-        if (m > newest) {
-          return m;
+  private static void copyPrivately(Path from, Path to) {
+    try (FileChannel in = FileChannel.open(from, StandardOpenOption.READ);
+        FileChannel out = FileChannel.open(to, Set.<OpenOption>of(StandardOpenOption.CREATE_NEW,
+            StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS), PrivateFiles.fileAttribute())) {
+      PrivateFiles.restrict(to, false);
+      long size = in.size();
+      long done = 0;
+      while (done < size) {
+        long n = in.transferTo(done, size - done, out);
+        if (n <= 0) {
+          break; // the file shrank while copied: the copy's hash says so
         }
-        if (System.nanoTime() > deadline) {
-          return Long.MIN_VALUE;
-        }
-        Thread.sleep(1);
+        done += n;
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return Long.MIN_VALUE;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot copy bundle archive " + from + " to " + to, e);
+    }
+  }
+
+  private static FileStamp stampOrNull(Path real) {
+    try {
+      return identity(real);
     } catch (IOException | RuntimeException e) {
-      return Long.MIN_VALUE;
+      return null;
     }
   }
 
