@@ -12,6 +12,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.MappedByteBuffer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -38,7 +39,9 @@ import org.slf4j.LoggerFactory;
  * <p>Bounds: the pool holds only regions some task asked for, at most the tasks' chunks in
  * flight at the busiest moment (per region size), and the sidecar refuses registrations beyond
  * its per-connection budget; on a refusal the pool first unregisters its idle regions (other
- * sizes) and tries once more, then the task falls back to the stream.
+ * sizes) and tries once more, then the task falls back to the stream. Regions left free for
+ * {@link #DEFAULT_TRIM_AFTER} or more (e.g. of a size no task has used since) are unregistered
+ * and unmapped at the next borrow.
  *
  * <p>A region is reused only once the sidecar is done with it. A task that ends normally has
  * every chunk answered and gives its regions {@linkplain #giveBack back}. A task that fails or is
@@ -58,6 +61,8 @@ final class SharedMemoryPool implements AutoCloseable {
     final String name;
     final long bytes;
     final MappedByteBuffer memory;
+    /** When it was last given back (System.nanoTime); guarded by the pool. */
+    long freeSince;
 
     Slot(String name, long bytes, MappedByteBuffer memory) {
       this.name = name;
@@ -66,7 +71,11 @@ final class SharedMemoryPool implements AutoCloseable {
     }
   }
 
+  /** How long a region may stay free before the next borrow unregisters it. */
+  static final Duration DEFAULT_TRIM_AFTER = Duration.ofMinutes(5);
+
   private final Channel channel;
+  private volatile long trimAfterNanos = DEFAULT_TRIM_AFTER.toNanos();
   /** Every region registered by this pool and not discarded: free or lent. Guarded by this. */
   private final Set<Slot> owned = new HashSet<>();
   /** The free ones by size, most recently used last. Guarded by this. */
@@ -88,6 +97,7 @@ final class SharedMemoryPool implements AutoCloseable {
     Set<String> live = liveNames();
     List<Slot> got = new ArrayList<>(n);
     List<Slot> gone = new ArrayList<>();
+    List<Slot> stale = new ArrayList<>();
     synchronized (this) {
       if (closed) {
         throw new IllegalStateException("the shared-memory regions of this sidecar are closed"
@@ -107,6 +117,18 @@ final class SharedMemoryPool implements AutoCloseable {
       while (d != null && got.size() < n && !d.isEmpty()) {
         got.add(d.pollLast());
       }
+      long now = System.nanoTime();
+      for (ArrayDeque<Slot> q : free.values()) {
+        q.removeIf(s -> {
+          if (now - s.freeSince >= trimAfterNanos) {
+            stale.add(s);
+            owned.remove(s);
+            return true;
+          }
+          return false;
+        });
+      }
+      free.values().removeIf(ArrayDeque::isEmpty);
     }
     if (!gone.isEmpty()) {
       LOG.info("the sidecar no longer holds {} shared-memory region(s) of this executor (its"
@@ -114,6 +136,10 @@ final class SharedMemoryPool implements AutoCloseable {
       for (Slot s : gone) {
         SharedMemoryFiles.unmap(s.memory);
       }
+    }
+    for (Slot s : stale) {
+      unregister(s);
+      SharedMemoryFiles.unmap(s.memory);
     }
     boolean trimmed = false;
     try {
@@ -184,6 +210,7 @@ final class SharedMemoryPool implements AutoCloseable {
   void giveBack(Slot s) {
     synchronized (this) {
       if (!closed && owned.contains(s)) {
+        s.freeSince = System.nanoTime();
         free.computeIfAbsent(s.bytes, b -> new ArrayDeque<>()).addLast(s);
         return;
       }
@@ -247,6 +274,11 @@ final class SharedMemoryPool implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.debug("unregistering shared-memory region {} failed", s.name, e);
     }
+  }
+
+  /** Sets how long a region may stay free before the next borrow drops it (tests). */
+  void trimAfter(Duration d) {
+    trimAfterNanos = d.toNanos();
   }
 
   /** Regions registered by this pool since it was made. */

@@ -18,6 +18,7 @@ import dev.sidecar.wire.SharedMemoryFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -37,8 +38,9 @@ import org.junit.jupiter.api.Timeout;
  * real Spark, real sidecar processes and real regions: consecutive jobs reuse the regions the
  * first one registered (counted by the sidecar); a task that fails with chunks in flight
  * discards their regions instead of giving them back; a sidecar that is replaced takes its
- * pool with it and the next tasks register fresh regions with the new one; closing the runtime
- * unmaps every region of this JVM (read from /proc/self/maps).
+ * pool with it and the next tasks register fresh regions with the new one; regions left free
+ * past the trim time are dropped at the next borrow; closing the runtime unmaps every region
+ * of this JVM (read from /proc/self/maps).
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class SharedMemoryPoolIT {
@@ -207,6 +209,30 @@ class SharedMemoryPoolIT {
     for (String n : newPool.names()) {
       assertFalse(oldNames.contains(n), n);
     }
+  }
+
+  @Test
+  void regionsFreeLongerThanTheTrimTimeAreDroppedAtTheNextBorrow() throws IOException {
+    TestBundles.Built bundle = TestBundles.kinds("kinds_pool_trim", "1.0.0");
+    SidecarKey key = SidecarKey.of(bundle.digest(), options());
+    score(bundle, input(10_000));
+    SharedMemoryPool pool = pool(key);
+    Set<String> i64Regions = pool.names();
+    assertEquals(IN_FLIGHT, i64Regions.size());
+    pool.trimAfter(Duration.ZERO);
+
+    // API f32 on the same sidecar: 4-byte rows, so regions of another size.
+    List<Row> f32 = Sidecar.runSpark(bundle.archive(), "f32", spark.range(0, 10_000, 1, 1)
+        .selectExpr("cast(id as float) as f32"), options()).collectAsList();
+    assertEquals(10_000, f32.size());
+    Set<String> now = pool.names();
+    assertEquals(IN_FLIGHT, now.size(), "only the f32 task's regions are kept: " + now);
+    Set<String> mapped = mappedRegions();
+    for (String n : i64Regions) {
+      assertFalse(now.contains(n), n + " was free too long: dropped from the pool");
+      assertFalse(mapped.contains(n), n + " is unmapped");
+    }
+    assertEquals(2L * IN_FLIGHT, pool.registrations());
   }
 
   @Test
