@@ -134,6 +134,8 @@ final class SharedMemoryPool implements AutoCloseable {
       LOG.info("the sidecar no longer holds {} shared-memory region(s) of this executor (its"
           + " connection was replaced); registering new ones", gone.size());
       for (Slot s : gone) {
+        // In case it was registered after the status was read: an unknown name is no error.
+        unregister(s);
         SharedMemoryFiles.unmap(s.memory);
       }
     }
@@ -274,6 +276,11 @@ final class SharedMemoryPool implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.debug("unregistering shared-memory region {} failed", s.name, e);
     }
+  }
+
+  /** The sidecar's channel the pool registers through (tests). */
+  Channel channel() {
+    return channel;
   }
 
   /** Sets how long a region may stay free before the next borrow drops it (tests). */

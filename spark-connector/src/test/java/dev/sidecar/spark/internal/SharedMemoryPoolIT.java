@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
+import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
 import dev.sidecar.proto.stats.ApiStats;
 import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.spark.RunOptions;
@@ -39,7 +41,8 @@ import org.junit.jupiter.api.Timeout;
  * first one registered (counted by the sidecar); a task that fails with chunks in flight
  * discards their regions instead of giving them back; a sidecar that is replaced takes its
  * pool with it and the next tasks register fresh regions with the new one; regions left free
- * past the trim time are dropped at the next borrow; closing the runtime unmaps every region
+ * past the trim time are dropped at the next borrow, and those the sidecar no longer holds
+ * (its connection was replaced) are replaced by fresh ones; closing the runtime unmaps every region
  * of this JVM (read from /proc/self/maps).
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -233,6 +236,39 @@ class SharedMemoryPoolIT {
       assertFalse(mapped.contains(n), n + " is unmapped");
     }
     assertEquals(2L * IN_FLIGHT, pool.registrations());
+  }
+
+  @Test
+  void regionsTheSidecarNoLongerHoldsAreReplacedAtTheNextBorrow() throws IOException {
+    TestBundles.Built bundle = TestBundles.kinds("kinds_pool_lost", "1.0.0");
+    SidecarKey key = SidecarKey.of(bundle.digest(), options());
+    List<Row> clean = score(bundle, input(10_000));
+    SharedMemoryPool pool = pool(key);
+    Set<String> before = pool.names();
+    assertEquals(IN_FLIGHT, before.size());
+    long shared = sharedInputs(stats(key));
+
+    // What the sidecar does when a connection closes (e.g. the channel went idle and
+    // reconnected): it unregisters that connection's regions.
+    GRPCInferenceServiceGrpc.newBlockingStub(pool.channel()).withDeadlineAfter(30,
+        TimeUnit.SECONDS).systemSharedMemoryUnregister(
+            SystemSharedMemoryUnregisterRequest.getDefaultInstance());
+    assertEquals(0, stats(key).getShmRegions());
+
+    assertEquals(clean, score(bundle, input(10_000)), "the next job scores the same");
+    Set<String> now = pool.names();
+    assertEquals(IN_FLIGHT, now.size());
+    for (String n : now) {
+      assertFalse(before.contains(n), "a fresh region: " + n);
+    }
+    Set<String> mapped = mappedRegions();
+    for (String n : before) {
+      assertFalse(mapped.contains(n), n + " (no longer registered) is unmapped here");
+    }
+    StatsResponse after = stats(key);
+    assertEquals(2L * IN_FLIGHT, after.getShmRegionsRegistered());
+    assertEquals(IN_FLIGHT, after.getShmRegions());
+    assertTrue(sharedInputs(after) > shared, "the next job went through shared memory");
   }
 
   @Test
