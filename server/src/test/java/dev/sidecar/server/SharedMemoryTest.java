@@ -17,6 +17,9 @@ import dev.sidecar.proto.inference.SystemSharedMemoryRegisterRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryStatusRequest;
 import dev.sidecar.proto.inference.SystemSharedMemoryStatusResponse;
 import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
+import dev.sidecar.proto.stats.SidecarStatsServiceGrpc;
+import dev.sidecar.proto.stats.StatsRequest;
+import dev.sidecar.proto.stats.StatsResponse;
 import dev.sidecar.tensor.RawCodec;
 import dev.sidecar.wire.SharedMemoryFiles;
 import dev.sidecar.wire.SidecarChannels;
@@ -174,8 +177,13 @@ class SharedMemoryTest {
     String key = newRegion(4096);
     Path file = SharedMemoryFiles.fileOf(key);
     assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+    StatsResponse before = serverStats(transport);
     register(stub, "a", key, 0, 4096);
     register(stub, "b", key, 1024, 2048);
+    StatsResponse registered = serverStats(transport);
+    assertEquals(before.getShmRegionsRegistered() + 2, registered.getShmRegionsRegistered(),
+        "Stats counts registrations");
+    assertEquals(before.getShmRegions() + 2, registered.getShmRegions(), "and regions now");
     SystemSharedMemoryStatusResponse all = stub.systemSharedMemoryStatus(
         SystemSharedMemoryStatusRequest.getDefaultInstance());
     assertEquals(2, all.getRegionsCount());
@@ -200,6 +208,15 @@ class SharedMemoryTest {
     stub.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.getDefaultInstance());
     assertEquals(0, stub.systemSharedMemoryStatus(
         SystemSharedMemoryStatusRequest.getDefaultInstance()).getRegionsCount());
+    StatsResponse after = serverStats(transport);
+    assertEquals(before.getShmRegionsRegistered() + 2, after.getShmRegionsRegistered(),
+        "a refused registration is not counted");
+    assertEquals(0, after.getShmRegions());
+  }
+
+  private StatsResponse serverStats(String transport) {
+    return SidecarStatsServiceGrpc.newBlockingStub(channel(transport))
+        .stats(StatsRequest.getDefaultInstance());
   }
 
   @Test

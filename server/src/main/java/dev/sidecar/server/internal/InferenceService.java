@@ -298,6 +298,16 @@ final class InferenceService extends GRPCInferenceServiceGrpc.GRPCInferenceServi
     return s;
   }
 
+  /** Shared-memory regions registered since start. */
+  long shmRegistered() {
+    return shm.registered();
+  }
+
+  /** Shared-memory regions registered now. */
+  long shmRegions() {
+    return shm.size();
+  }
+
   void closed(InferStream s) {
     streams.remove(s);
   }

@@ -245,7 +245,9 @@ public final class ServerCore implements AutoCloseable {
         .setBundleName(bundle.manifest().name())
         .setBundleVersion(bundle.manifest().version())
         .setBundleDigest(bundle.digest())
-        .setStreamsOpened(inference.streamsOpened.sum());
+        .setStreamsOpened(inference.streamsOpened.sum())
+        .setShmRegionsRegistered(inference.shmRegistered())
+        .setShmRegions(inference.shmRegions());
     for (ApiEndpoint ep : endpoints.values()) {
       s.addApis(ep.metrics().snapshot(ep.batcher().queuedRows(), ep.batcher().latencyModel()));
     }

@@ -76,6 +76,8 @@ final class SharedMemoryRegistry implements AutoCloseable {
 
   private final long budgetPerClient;
   private final Map<String, Region> regions = new LinkedHashMap<>();
+  /** Successful registrations since start; guarded by this. */
+  private long registered;
 
   /** @param budgetPerClient the most bytes one client may have registered at once */
   SharedMemoryRegistry(long budgetPerClient) {
@@ -136,6 +138,7 @@ final class SharedMemoryRegistry implements AutoCloseable {
             + "' already in manager").asException();
       } else {
         regions.put(name, new Region(name, key, offset, byteSize, client, m));
+        registered++;
       }
     }
     if (refused != null) {
@@ -271,6 +274,11 @@ final class SharedMemoryRegistry implements AutoCloseable {
       SharedMemoryFiles.unmap(m);
       release(r.client, r.byteSize);
     }
+  }
+
+  /** Successful registrations since the registry was made. */
+  synchronized long registered() {
+    return registered;
   }
 
   synchronized int size() {

@@ -30,7 +30,10 @@ import org.apache.spark.unsafe.bitset.BitSetMethods;
  * {@link ModelInferRequest}, column by column: each column's values are read from Spark's
  * internal rows (no Java objects per value), cast to the declared dtype, into a primitive array
  * reused from chunk to chunk, then written by
- * {@link RawCodec} into a direct buffer that belongs to the request until it is answered. Rows
+ * {@link RawCodec} into a direct buffer that belongs to the request until it is answered, or
+ * into the chunk's shared-memory region. Float arrays bound for a region as float32 skip the
+ * primitive array: each row's values are copied from Spark's binary array into the region in
+ * one block. Rows
  * with a null input are skipped when nulls are allowed and rejected, naming the column and row,
  * when not.
  */
@@ -298,10 +301,16 @@ final class ChunkEncoder {
     for (int ci = 0; ci < inputs.size(); ci++) {
       InputColumn c = inputs.get(ci);
       Stage stage = stages[ci];
-      gather(c, stage, rows, count, valid, validCount, firstRow);
       boolean inShm = shm != null && shm.carries(ci);
-      ByteBuffer buf = inShm ? shm.input(slot, ci) : buffers.reset(ci, stage.byteLength());
-      stage.writeTo(buf);
+      ByteBuffer buf;
+      if (inShm && copiesRaw(c)) {
+        buf = shm.input(slot, ci);
+        gatherRaw(c, buf, rows, count, valid, firstRow);
+      } else {
+        gather(c, stage, rows, count, valid, validCount, firstRow);
+        buf = inShm ? shm.input(slot, ci) : buffers.reset(ci, stage.byteLength());
+        stage.writeTo(buf);
+      }
       buf.flip();
       ModelInferRequest.InferInputTensor.Builder tensor = ModelInferRequest.InferInputTensor
           .newBuilder().setName(c.name()).setDatatype(c.dtype().oipName()).addShape(validCount);
@@ -319,6 +328,49 @@ final class ChunkEncoder {
       shm.requestOutputs(request, slot);
     }
     return request.build();
+  }
+
+  /**
+   * Whether column {@code c} is copied from Spark's arrays straight into its region: a float
+   * array into float32 on a little-endian machine (Spark's binary arrays hold native-order
+   * values, the region little-endian ones), with no staging array.
+   */
+  private static boolean copiesRaw(InputColumn c) {
+    return c.source() == SparkTypes.Source.ARRAY && c.elementType() instanceof FloatType
+        && c.dtype() == DType.FLOAT32 && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
+  }
+
+  /**
+   * Writes the valid rows' arrays of column {@code c} (see {@link #copiesRaw}) into {@code buf}
+   * from its position: one block copy per row from Spark's binary array, element by element
+   * from any other array.
+   */
+  private void gatherRaw(InputColumn c, ByteBuffer buf, InternalRow[] rows, int count,
+      boolean[] valid, long firstRow) {
+    int field = c.fieldIndex();
+    int k = c.elementsPerRow();
+    int rowBytes = k * 4;
+    int at = buf.position();
+    for (int r = 0; r < count; r++) {
+      if (!valid[r]) {
+        continue;
+      }
+      ArrayData a = rows[r].getArray(field);
+      if (a.numElements() != k) {
+        throw lengthError(c, "an array of " + a.numElements() + " elements", firstRow + r);
+      }
+      if (a instanceof UnsafeArrayData u && u.getBaseObject() instanceof byte[] bytes) {
+        long from = u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(k)
+            - Platform.BYTE_ARRAY_OFFSET;
+        buf.put(at, bytes, (int) from, rowBytes);
+      } else {
+        for (int j = 0; j < k; j++) {
+          buf.putFloat(at + 4 * j, a.getFloat(j));
+        }
+      }
+      at += rowBytes;
+    }
+    buf.position(at);
   }
 
   private void gather(InputColumn c, Stage stage, InternalRow[] rows, int count, boolean[] valid,

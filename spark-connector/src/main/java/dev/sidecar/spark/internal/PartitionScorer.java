@@ -227,7 +227,7 @@ public final class PartitionScorer implements Iterator<InternalRow>, AutoCloseab
 
   private void openStream() {
     lease = leases.get();
-    shm = SharedMemoryChunks.open(plan, chunkRows, maxInFlight, lease.handle().channel());
+    shm = SharedMemoryChunks.open(plan, chunkRows, maxInFlight, lease.regions());
     GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub =
         GRPCInferenceServiceGrpc.newStub(lease.handle().channel());
     stub.modelStreamInfer(new ClientResponseObserver<ModelInferRequest, ModelStreamInferResponse>() {

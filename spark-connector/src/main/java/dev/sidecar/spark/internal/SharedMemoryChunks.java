@@ -2,15 +2,9 @@ package dev.sidecar.spark.internal;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.sidecar.proto.inference.GRPCInferenceServiceGrpc;
 import dev.sidecar.proto.inference.InferParameter;
 import dev.sidecar.proto.inference.ModelInferRequest;
-import dev.sidecar.proto.inference.SystemSharedMemoryRegisterRequest;
-import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterRequest;
-import dev.sidecar.proto.inference.SystemSharedMemoryUnregisterResponse;
 import dev.sidecar.wire.SharedMemoryFiles;
-import io.grpc.Channel;
-import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -18,17 +12,17 @@ import java.nio.MappedByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The shared-memory regions of one partition scorer: one region per chunk in flight, each
- * holding a chunk's fixed-width input columns and fixed-width outputs at fixed offsets. A region
- * is created 0600 under an unguessable name, mapped here, registered with the sidecar (which
- * maps it too), and its name unlinked at once: from then on it lives only in the two mappings
- * and vanishes with them, however either process ends. {@link #close()} unregisters the regions
- * and unmaps them here at once. Strings (inputs and outputs) still travel on the stream.
+ * holding a chunk's fixed-width input columns and fixed-width outputs at fixed offsets. The
+ * regions are borrowed from the sidecar's {@link SharedMemoryPool} (registered once, kept per
+ * executor and sidecar) and {@link #close()} gives them back: those whose chunks were answered
+ * go back to the pool for the next task, those of chunks still unanswered (the task failed or
+ * was cancelled; the sidecar may still write their outputs) are discarded. Strings (inputs and
+ * outputs) still travel on the stream.
  */
 final class SharedMemoryChunks implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SharedMemoryChunks.class);
@@ -36,17 +30,22 @@ final class SharedMemoryChunks implements AutoCloseable {
 
   /** One region: the memory of one chunk in flight. */
   static final class Slot {
+    final SharedMemoryPool.Slot region;
     final String name;
     final MappedByteBuffer memory;
+    /** The parameters naming this region, built once: name, then offset and size per use. */
+    final InferParameter regionName;
 
-    Slot(String name, MappedByteBuffer memory) {
-      this.name = name;
-      this.memory = memory;
+    Slot(SharedMemoryPool.Slot region) {
+      this.region = region;
+      this.name = region.name;
+      this.memory = region.memory;
+      this.regionName = InferParameter.newBuilder().setStringParam(region.name).build();
     }
   }
 
   private final ScoringPlan plan;
-  private final Channel channel;
+  private final SharedMemoryPool pool;
   private final long[] inputOffsets;
   private final long[] inputBytes;
   private final long[] outputOffsets;
@@ -56,9 +55,9 @@ final class SharedMemoryChunks implements AutoCloseable {
   private final ArrayDeque<Slot> free = new ArrayDeque<>();
   private boolean closed;
 
-  private SharedMemoryChunks(ScoringPlan plan, int chunkRows, Channel channel) {
+  private SharedMemoryChunks(ScoringPlan plan, int chunkRows, SharedMemoryPool pool) {
     this.plan = plan;
-    this.channel = channel;
+    this.pool = pool;
     int ni = plan.inputs().size();
     int no = plan.outputs().size();
     inputOffsets = new long[ni];
@@ -92,11 +91,12 @@ final class SharedMemoryChunks implements AutoCloseable {
   }
 
   /**
-   * The regions for {@code slots} chunks of {@code chunkRows} rows, registered with the sidecar
-   * on {@code channel}; null when shared memory cannot be used here or the sidecar refuses it
-   * (the scorer then sends bytes).
+   * The regions for {@code slots} chunks of {@code chunkRows} rows, borrowed from {@code pool}
+   * (the sidecar's); null when shared memory cannot be used here or the sidecar refuses it (the
+   * scorer then sends bytes).
    */
-  static SharedMemoryChunks open(ScoringPlan plan, int chunkRows, int slots, Channel channel) {
+  static SharedMemoryChunks open(ScoringPlan plan, int chunkRows, int slots,
+      SharedMemoryPool pool) {
     if (!plan.options().sharedMemory() || !SharedMemoryFiles.available()) {
       return null;
     }
@@ -107,7 +107,7 @@ final class SharedMemoryChunks implements AutoCloseable {
             SharedMemoryFiles.ROOT);
       }
     }
-    SharedMemoryChunks shm = new SharedMemoryChunks(plan, chunkRows, channel);
+    SharedMemoryChunks shm = new SharedMemoryChunks(plan, chunkRows, pool);
     boolean any = false;
     for (long b : shm.inputBytes) {
       any |= b > 0;
@@ -116,34 +116,16 @@ final class SharedMemoryChunks implements AutoCloseable {
       return null;
     }
     try {
-      for (int i = 0; i < slots; i++) {
-        shm.addSlot();
+      for (SharedMemoryPool.Slot r : pool.borrow(shm.slotBytes, slots)) {
+        Slot s = new Slot(r);
+        shm.slots.add(s);
+        shm.free.add(s);
       }
       return shm;
     } catch (IOException | RuntimeException e) {
       LOG.info("not using shared memory with the sidecar ({}); sending rows on the stream",
           e.getMessage());
-      shm.close();
       return null;
-    }
-  }
-
-  private void addSlot() throws IOException {
-    String key = SharedMemoryFiles.create(slotBytes);
-    String name = key.substring(1);
-    MappedByteBuffer m = null;
-    try {
-      m = SharedMemoryFiles.map(key, 0, slotBytes);
-      GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
-          .systemSharedMemoryRegister(SystemSharedMemoryRegisterRequest.newBuilder()
-              .setName(name).setKey(key).setOffset(0).setByteSize(slotBytes).build());
-      Slot s = new Slot(name, m);
-      slots.add(s);
-      free.add(s);
-      m = null;
-    } finally {
-      SharedMemoryFiles.unlink(key);
-      SharedMemoryFiles.unmap(m);
     }
   }
 
@@ -207,8 +189,8 @@ final class SharedMemoryChunks implements AutoCloseable {
   }
 
   private static java.util.Map<String, InferParameter> params(Slot s, long offset, long bytes) {
-    java.util.Map<String, InferParameter> p = new java.util.HashMap<>();
-    p.put("shared_memory_region", InferParameter.newBuilder().setStringParam(s.name).build());
+    java.util.Map<String, InferParameter> p = new java.util.HashMap<>(8);
+    p.put("shared_memory_region", s.regionName);
     p.put("shared_memory_offset", InferParameter.newBuilder().setInt64Param(offset).build());
     p.put("shared_memory_byte_size", InferParameter.newBuilder().setInt64Param(bytes).build());
     return p;
@@ -221,8 +203,9 @@ final class SharedMemoryChunks implements AutoCloseable {
   }
 
   /**
-   * Unregisters every region with the sidecar (without waiting: the sidecar unmaps its side once
-   * no request uses it) and unmaps them here now. Idempotent.
+   * Gives the regions back to the pool: those free here (their chunks were answered) for reuse,
+   * the others (chunks sent and not answered: the sidecar may still write them) to be discarded.
+   * Idempotent.
    */
   @Override
   public void close() {
@@ -230,33 +213,14 @@ final class SharedMemoryChunks implements AutoCloseable {
       return;
     }
     closed = true;
-    GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub =
-        GRPCInferenceServiceGrpc.newStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
     for (Slot s : slots) {
-      try {
-        stub.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.newBuilder()
-            .setName(s.name).build(), IGNORE);
-      } catch (RuntimeException e) {
-        LOG.debug("unregistering shared-memory region {} failed", s.name, e);
+      if (free.contains(s)) {
+        pool.giveBack(s.region);
+      } else {
+        pool.discard(s.region);
       }
-      SharedMemoryFiles.unmap(s.memory);
     }
     slots.clear();
     free.clear();
   }
-
-  private static final StreamObserver<SystemSharedMemoryUnregisterResponse> IGNORE =
-      new StreamObserver<>() {
-        @Override
-        public void onNext(SystemSharedMemoryUnregisterResponse value) {
-        }
-
-        @Override
-        public void onError(Throwable t) {
-        }
-
-        @Override
-        public void onCompleted() {
-        }
-      };
 }

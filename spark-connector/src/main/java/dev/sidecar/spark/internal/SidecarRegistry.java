@@ -22,6 +22,11 @@ import org.slf4j.LoggerFactory;
  * found dead (or reported broken by a task) is replaced by a fresh one on the next acquire and
  * stopped once its last lease is returned. The runtime's close stops them all
  * ({@link #shutdown()}).
+ *
+ * <p>Each sidecar comes with its {@link SharedMemoryPool}: the shared-memory regions registered
+ * with it, lent to its tasks ({@link Lease#regions()}) and kept between them. The pool closes
+ * (its idle regions unregistered and unmapped here) just before its sidecar is stopped: when it
+ * is replaced and its last lease returned, or when the runtime closes.
  */
 public final class SidecarRegistry {
   private static final Logger LOG = LoggerFactory.getLogger(SidecarRegistry.class);
@@ -87,6 +92,13 @@ public final class SidecarRegistry {
     return h == null || !h.isAlive() ? Optional.empty() : Optional.of(h.pid());
   }
 
+  /** The shared-memory pool of the running sidecar for {@code key}, if any (for tests). */
+  Optional<SharedMemoryPool> regions(SidecarKey key) {
+    Slot slot = slots.get(key);
+    SidecarHandle h = slot == null ? null : slot.current();
+    return h == null ? Optional.empty() : Optional.ofNullable(slot.pool(h));
+  }
+
   /** How many sidecars this registry has started for {@code key}. */
   public int starts(SidecarKey key) {
     Slot slot = slots.get(key);
@@ -118,6 +130,8 @@ public final class SidecarRegistry {
   private static final class Slot {
     private final Starter starter;
     private SidecarHandle current;
+    /** The shared-memory pool of each sidecar of this slot not yet stopped. */
+    private final Map<SidecarHandle, SharedMemoryPool> pools = new ConcurrentHashMap<>();
     private int currentLeases;
     private final Map<SidecarHandle, Integer> retired = new ConcurrentHashMap<>();
     private int starts;
@@ -130,6 +144,19 @@ public final class SidecarRegistry {
       return current;
     }
 
+    SharedMemoryPool pool(SidecarHandle h) {
+      return pools.get(h);
+    }
+
+    /** Closes {@code h}'s pool, then stops {@code h}. */
+    private void stop(SidecarHandle h) {
+      SharedMemoryPool p = pools.remove(h);
+      if (p != null) {
+        p.close();
+      }
+      h.close();
+    }
+
     synchronized Lease acquire(SidecarKey key, Supplier<Bundle> bundle, RunOptions options) {
       if (current != null && !current.isAlive()) {
         LOG.warn("sidecar {} for {} is gone; starting a fresh one", current.target(), key);
@@ -137,11 +164,12 @@ public final class SidecarRegistry {
       }
       if (current == null) {
         current = starter.start(key, bundle.get(), options);
+        pools.put(current, new SharedMemoryPool(current.channel()));
         currentLeases = 0;
         starts++;
       }
       currentLeases++;
-      return new Lease(this, current);
+      return new Lease(this, current, pools.get(current));
     }
 
     /** Called with the lock held: the current sidecar stops taking new leases. */
@@ -149,7 +177,7 @@ public final class SidecarRegistry {
       SidecarHandle old = current;
       current = null;
       if (currentLeases == 0) {
-        old.close();
+        stop(old);
       } else {
         retired.put(old, currentLeases);
       }
@@ -170,18 +198,28 @@ public final class SidecarRegistry {
       }
       if (left <= 1) {
         retired.remove(h);
-        h.close();
+        stop(h);
       } else {
         retired.put(h, left - 1);
       }
     }
 
+    /**
+     * Takes every sidecar out of this slot, closing their pools; the caller stops them. A task
+     * still holding a region keeps it mapped until it gives it back.
+     */
     synchronized List<SidecarHandle> drain() {
       List<SidecarHandle> all = new ArrayList<>(retired.keySet());
       retired.clear();
       if (current != null) {
         all.add(current);
         current = null;
+      }
+      for (SidecarHandle h : all) {
+        SharedMemoryPool p = pools.remove(h);
+        if (p != null) {
+          p.close();
+        }
       }
       return all;
     }
@@ -191,16 +229,23 @@ public final class SidecarRegistry {
   static final class Lease implements AutoCloseable {
     private final Slot slot;
     private final SidecarHandle handle;
+    private final SharedMemoryPool regions;
     private boolean broken;
     private boolean released;
 
-    private Lease(Slot slot, SidecarHandle handle) {
+    private Lease(Slot slot, SidecarHandle handle, SharedMemoryPool regions) {
       this.slot = slot;
       this.handle = handle;
+      this.regions = regions;
     }
 
     SidecarHandle handle() {
       return handle;
+    }
+
+    /** The sidecar's shared-memory regions, to borrow from for this task's chunks. */
+    SharedMemoryPool regions() {
+      return regions;
     }
 
     /** Reports that the sidecar failed this task: the next acquire starts a fresh one. */

@@ -5,7 +5,8 @@
  * private to the connector (a build test refuses any other module naming it).
  *
  * <p>State: {@link dev.sidecar.spark.internal.ConnectorRuntime} is the one owner of what the
- * connector keeps in a JVM (sidecars, scratch directories, native-library checks, the sidecar
+ * connector keeps in a JVM (sidecars and, per sidecar, the shared-memory regions registered
+ * with it and lent to tasks, scratch directories, native-library checks, the sidecar
  * class path, bundle counters, the driver's staged archives and broadcast Hadoop
  * configurations, verified archives); the classes that keep those are its instances, and no
  * other class has a static field that changes. It is created by the first {@code get()} and
