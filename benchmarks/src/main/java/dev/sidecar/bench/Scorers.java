@@ -14,10 +14,14 @@ import org.apache.spark.sql.SparkSession;
 final class Scorers {
   /**
    * Knobs of the ways: connector chunking, the direct baseline's batch and threads, and
-   * SynapseML's mini-batch size ({@code synapseBatchRows}; 0: the same as the direct batch).
+   * SynapseML's mini-batch size ({@code synapseBatchRows}; 0: the same as the direct batch), and
+   * whether {@code runSpark} drops the input columns ({@code dropInputs}: its output is then the
+   * outputs alone, where by default it passes every input column through, the 1 KiB
+   * {@code features} included, as SynapseML does; the direct way returns {@code id} and the outputs).
    */
   record Settings(int chunkRows, int chunksInFlight, int directBatchRows, int directThreads,
-      int sidecarThreads, List<String> sidecarJvmOptions, int synapseBatchRows) {
+      int sidecarThreads, List<String> sidecarJvmOptions, int synapseBatchRows,
+      boolean dropInputs) {
     Settings {
       sidecarJvmOptions = sidecarJvmOptions == null ? null : List.copyOf(sidecarJvmOptions);
       synapseBatchRows = synapseBatchRows > 0 ? synapseBatchRows : directBatchRows;
@@ -28,7 +32,7 @@ final class Scorers {
      * thread, SynapseML mini-batches of 1024 rows.
      */
     static Settings defaults() {
-      return new Settings(0, 0, 1024, 1, 0, null, 0);
+      return new Settings(0, 0, 1024, 1, 0, null, 0, false);
     }
   }
 
@@ -46,7 +50,8 @@ final class Scorers {
     RunOptions.Builder b = RunOptions.builder()
         .sidecarMode(way == Way.IN_PROCESS ? RunOptions.SidecarMode.IN_PROCESS
             : RunOptions.SidecarMode.PROCESS)
-        .sharedMemory(way != Way.PROCESS_STREAM);
+        .sharedMemory(way != Way.PROCESS_STREAM)
+        .keepInputColumns(!s.dropInputs());
     if (s.chunkRows() > 0) {
       b.chunkRows(s.chunkRows());
     }

@@ -35,7 +35,7 @@ public final class SparkBenchmark {
       "warmups", "partitions", "master", "models", "ways", "chunk-rows", "chunks-in-flight",
       "direct-batch", "direct-threads", "sidecar-threads", "sidecar-jvm-opts", "synapse-batch",
       "work-dir");
-  static final Set<String> FLAGS = Set.of("quick", "help");
+  static final Set<String> FLAGS = Set.of("quick", "help", "drop-inputs");
 
   /** Relative tolerance on checksums: float sums over differently composed batches. */
   static final double CHECKSUM_TOLERANCE = 1e-5;
@@ -95,7 +95,7 @@ public final class SparkBenchmark {
         "               [--models tiny,mlp,trees] [--ways process,inproc,direct] [--partitions 4] [--master local[2]]",
         "               [--chunk-rows N] [--chunks-in-flight N] [--sidecar-threads N] [--sidecar-jvm-opts '-Xmx1g ...']",
         "               [--direct-batch 1024] [--direct-threads 1] [--synapse-batch N (default: --direct-batch)]",
-        "               [--work-dir DIR]",
+        "               [--drop-inputs (runSpark without the input columns)] [--work-dir DIR]",
         "Ways: direct, process, inproc, and synapseml (SynapseML's ONNXModel) in the -Pscala-2.12 build,",
         "where it is among the defaults: PROFILE=scala-2.12 benchmarks/run.sh SparkBenchmark ...");
   }
@@ -126,7 +126,7 @@ public final class SparkBenchmark {
         a.intValue("chunks-in-flight", 0), a.intValue("direct-batch", 1024),
         a.intValue("direct-threads", 1), a.intValue("sidecar-threads", 0),
         jvmOpts == null ? null : Arrays.stream(jvmOpts.trim().split("\\s+")).toList(),
-        a.intValue("synapse-batch", 0));
+        a.intValue("synapse-batch", 0), a.flag("drop-inputs"));
     Path work = Path.of(a.string("work-dir", "benchmarks/target/bench-work")).toAbsolutePath();
     return new Config(models, ways, rows, a.intValue("reps", quick ? 1 : 3),
         a.intValue("warmups", 1), a.intValue("partitions", 4), a.string("master", "local[2]"),
@@ -258,11 +258,12 @@ public final class SparkBenchmark {
     return String.format(Locale.ROOT,
         "SparkBenchmark %s, master %s, %d partitions, median of %d reps after %d warm-up(s);"
             + " direct: batch %d, %d intra-op thread(s); runSpark: chunk rows %s, chunks in flight %s,"
-            + " sidecar threads %s;%s %s",
+            + " sidecar threads %s, input columns %s;%s %s",
         Instant.now(), c.master(), c.partitions(), c.reps(), c.warmups(),
         c.settings().directBatchRows(), c.settings().directThreads(),
         orDefault(c.settings().chunkRows()), orDefault(c.settings().chunksInFlight()),
-        orDefault(c.settings().sidecarThreads()), synapse, BenchSpark.machine());
+        orDefault(c.settings().sidecarThreads()),
+        c.settings().dropInputs() ? "dropped" : "kept", synapse, BenchSpark.machine());
   }
 
   /** Spark, Scala and ONNX Runtime versions of this run (one ONNX Runtime serves every way). */
