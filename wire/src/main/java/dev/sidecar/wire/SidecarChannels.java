@@ -116,13 +116,43 @@ public final class SidecarChannels {
    * domain sockets need, on both sides) is available here.
    */
   public static void requireEpoll() {
-    if (!Epoll.isAvailable()) {
-      Throwable cause = Epoll.unavailabilityCause();
+    String why = epollUnavailableReason();
+    if (why != null) {
       throw new IllegalStateException("Unix domain sockets need Netty's native epoll transport "
-          + "(Linux x86_64/aarch64), which is unavailable here: "
-          + (cause == null ? "unknown reason" : cause.getMessage())
-          + "; use a TCP address such as 127.0.0.1:0 instead", cause);
+          + "(Linux x86_64/aarch64), which is unavailable here: " + why
+          + "; use a TCP address such as 127.0.0.1:0 instead");
     }
+  }
+
+  /**
+   * Null when Netty's native epoll transport (and with it Unix domain sockets) works in this
+   * JVM; else why not, on one line: Netty's reason and its causes, each as its class and message
+   * (e.g. no native library for this platform, or two different copies of it on the class path).
+   */
+  public static String epollUnavailableReason() {
+    Throwable cause;
+    try {
+      if (Epoll.isAvailable()) {
+        return null;
+      }
+      cause = Epoll.unavailabilityCause();
+    } catch (LinkageError e) {
+      cause = e; // Netty's epoll classes are missing or fail to initialise
+    }
+    if (cause == null) {
+      return "no reason given";
+    }
+    StringBuilder s = new StringBuilder();
+    for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (s.length() > 0) {
+        s.append("; caused by ");
+      }
+      s.append(c.getClass().getName());
+      if (c.getMessage() != null) {
+        s.append(": ").append(c.getMessage());
+      }
+    }
+    return s.toString();
   }
 
   /** A client interceptor adding {@code authorization: Bearer <token>} to every call. */

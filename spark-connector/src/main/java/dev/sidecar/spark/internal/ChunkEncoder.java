@@ -302,12 +302,10 @@ final class ChunkEncoder {
       InputColumn c = inputs.get(ci);
       Stage stage = stages[ci];
       boolean inShm = shm != null && shm.carries(ci);
-      ByteBuffer buf;
-      if (inShm && copiesRaw(c)) {
-        buf = shm.input(slot, ci);
-        gatherRaw(c, buf, rows, count, valid, firstRow);
-      } else {
-        gather(c, stage, rows, count, valid, validCount, firstRow);
+      ByteBuffer raw = inShm && copiesRaw(c) ? shm.input(slot, ci) : null;
+      gather(c, stage, raw, rows, count, valid, validCount, firstRow);
+      ByteBuffer buf = raw;
+      if (buf == null) {
         buf = inShm ? shm.input(slot, ci) : buffers.reset(ci, stage.byteLength());
         stage.writeTo(buf);
       }
@@ -341,44 +339,33 @@ final class ChunkEncoder {
   }
 
   /**
-   * Writes the valid rows' arrays of column {@code c} (see {@link #copiesRaw}) into {@code buf}
-   * from its position: one block copy per row from Spark's binary array, element by element
-   * from any other array.
+   * Appends float array {@code a} of {@code k} elements to {@code raw} (see {@link #copiesRaw}):
+   * one block copy from Spark's binary array, element by element from any other array.
    */
-  private void gatherRaw(InputColumn c, ByteBuffer buf, InternalRow[] rows, int count,
-      boolean[] valid, long firstRow) {
-    int field = c.fieldIndex();
-    int k = c.elementsPerRow();
-    int rowBytes = k * 4;
-    int at = buf.position();
-    for (int r = 0; r < count; r++) {
-      if (!valid[r]) {
-        continue;
+  private static void putRaw(ByteBuffer raw, ArrayData a, int k) {
+    if (a instanceof UnsafeArrayData u && u.getBaseObject() instanceof byte[] bytes) {
+      long from = u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(k)
+          - Platform.BYTE_ARRAY_OFFSET;
+      raw.put(bytes, (int) from, k * 4);
+    } else {
+      for (int j = 0; j < k; j++) {
+        raw.putFloat(a.getFloat(j));
       }
-      ArrayData a = rows[r].getArray(field);
-      if (a.numElements() != k) {
-        throw lengthError(c, "an array of " + a.numElements() + " elements", firstRow + r);
-      }
-      if (a instanceof UnsafeArrayData u && u.getBaseObject() instanceof byte[] bytes) {
-        long from = u.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(k)
-            - Platform.BYTE_ARRAY_OFFSET;
-        buf.put(at, bytes, (int) from, rowBytes);
-      } else {
-        for (int j = 0; j < k; j++) {
-          buf.putFloat(at + 4 * j, a.getFloat(j));
-        }
-      }
-      at += rowBytes;
     }
-    buf.position(at);
   }
 
-  private void gather(InputColumn c, Stage stage, InternalRow[] rows, int count, boolean[] valid,
-      int validCount, long firstRow) {
+  /**
+   * Reads column {@code c} of the valid rows into {@code stage}, or, when {@code raw} is given
+   * (see {@link #copiesRaw}), its float arrays straight into {@code raw} from its position.
+   */
+  private void gather(InputColumn c, Stage stage, ByteBuffer raw, InternalRow[] rows, int count,
+      boolean[] valid, int validCount, long firstRow) {
     int field = c.fieldIndex();
     int k = c.elementsPerRow();
     DataType t = c.elementType();
-    stage.reset(validCount * k);
+    if (raw == null) {
+      stage.reset(validCount * k);
+    }
     for (int r = 0; r < count; r++) {
       if (!valid[r]) {
         continue;
@@ -393,7 +380,11 @@ final class ChunkEncoder {
           if (a.numElements() != k) {
             throw lengthError(c, "an array of " + a.numElements() + " elements", firstRow + r);
           }
-          stage.addAll(a, k, t);
+          if (raw != null) {
+            putRaw(raw, a, k);
+          } else {
+            stage.addAll(a, k, t);
+          }
           break;
         }
         case VECTOR:

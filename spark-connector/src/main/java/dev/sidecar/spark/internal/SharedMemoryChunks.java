@@ -8,7 +8,6 @@ import dev.sidecar.wire.SharedMemoryFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,15 +30,11 @@ final class SharedMemoryChunks implements AutoCloseable {
   /** One region: the memory of one chunk in flight. */
   static final class Slot {
     final SharedMemoryPool.Slot region;
-    final String name;
-    final MappedByteBuffer memory;
-    /** The parameters naming this region, built once: name, then offset and size per use. */
+    /** The parameter naming this region, built once (offset and size are built per use). */
     final InferParameter regionName;
 
     Slot(SharedMemoryPool.Slot region) {
       this.region = region;
-      this.name = region.name;
-      this.memory = region.memory;
       this.regionName = InferParameter.newBuilder().setStringParam(region.name).build();
     }
   }
@@ -197,7 +192,7 @@ final class SharedMemoryChunks implements AutoCloseable {
   }
 
   private static ByteBuffer view(Slot s, long offset, long bytes) {
-    ByteBuffer b = s.memory.duplicate();
+    ByteBuffer b = s.region.memory.duplicate();
     b.limit((int) (offset + bytes)).position((int) offset);
     return b.slice().order(ByteOrder.LITTLE_ENDIAN);
   }

@@ -8,7 +8,6 @@ import dev.sidecar.spark.SidecarSparkException;
 import dev.sidecar.wire.ReadyLine;
 import dev.sidecar.wire.SidecarChannels;
 import io.grpc.ManagedChannel;
-import io.netty.channel.epoll.Epoll;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -267,38 +266,14 @@ public final class SidecarProcess implements SidecarHandle {
     static final boolean AVAILABLE = check();
 
     private static boolean check() {
-      Throwable cause;
-      try {
-        if (Epoll.isAvailable()) {
-          return true;
-        }
-        cause = Epoll.unavailabilityCause();
-      } catch (LinkageError e) {
-        cause = e; // Netty's epoll classes are missing or fail to initialise
+      String why = SidecarChannels.epollUnavailableReason();
+      if (why == null) {
+        return true;
       }
       LOG.warn("sidecars serve on loopback TCP (127.0.0.1), not on a private Unix socket:"
-          + " Netty's native epoll transport is unavailable in this JVM: {}", describe(cause));
-      LOG.debug("epoll unavailable", cause);
+          + " Netty's native epoll transport is unavailable in this JVM: {}", why);
       return false;
     }
-  }
-
-  /** A throwable and its causes, each as its class and message, for a one-line log. */
-  private static String describe(Throwable t) {
-    if (t == null) {
-      return "no reason given";
-    }
-    StringBuilder s = new StringBuilder();
-    for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-      if (s.length() > 0) {
-        s.append("; caused by ");
-      }
-      s.append(c.getClass().getName());
-      if (c.getMessage() != null) {
-        s.append(": ").append(c.getMessage());
-      }
-    }
-    return s.toString();
   }
 
   @Override
