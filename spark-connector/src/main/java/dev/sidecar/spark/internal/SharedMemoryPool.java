@@ -134,14 +134,11 @@ final class SharedMemoryPool implements AutoCloseable {
       LOG.info("the sidecar no longer holds {} shared-memory region(s) of this executor (its"
           + " connection was replaced); registering new ones", gone.size());
       for (Slot s : gone) {
-        // In case it was registered after the status was read: an unknown name is no error.
-        unregister(s);
-        SharedMemoryFiles.unmap(s.memory);
+        drop(s); // unregistered too, in case it was registered after the status was read
       }
     }
     for (Slot s : stale) {
-      unregister(s);
-      SharedMemoryFiles.unmap(s.memory);
+      drop(s);
     }
     boolean trimmed = false;
     try {
@@ -193,8 +190,7 @@ final class SharedMemoryPool implements AutoCloseable {
         }
       }
       if (late) {
-        unregister(s);
-        SharedMemoryFiles.unmap(s.memory);
+        drop(s);
         throw new IllegalStateException("the shared-memory regions of this sidecar were closed"
             + " while region " + name + " was being registered");
       }
@@ -231,10 +227,11 @@ final class SharedMemoryPool implements AutoCloseable {
       wasClosed = closed;
       owned.remove(s);
     }
-    if (!wasClosed) {
-      unregister(s);
+    if (wasClosed) {
+      SharedMemoryFiles.unmap(s.memory);
+    } else {
+      drop(s);
     }
-    SharedMemoryFiles.unmap(s.memory);
   }
 
   /**
@@ -242,23 +239,12 @@ final class SharedMemoryPool implements AutoCloseable {
    * budget is free again); returns how many.
    */
   private int trimIdle() {
-    List<Slot> idle = new ArrayList<>();
+    List<Slot> idle;
     synchronized (this) {
-      for (ArrayDeque<Slot> d : free.values()) {
-        idle.addAll(d);
-      }
-      free.clear();
-      owned.removeAll(idle);
+      idle = takeFree();
     }
-    GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub =
-        GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
     for (Slot s : idle) {
-      try {
-        stub.systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.newBuilder()
-            .setName(s.name).build());
-      } catch (RuntimeException e) {
-        LOG.debug("unregistering shared-memory region {} failed", s.name, e);
-      }
+      unregister(s, true);
       SharedMemoryFiles.unmap(s.memory);
     }
     if (!idle.isEmpty()) {
@@ -268,11 +254,35 @@ final class SharedMemoryPool implements AutoCloseable {
     return idle.size();
   }
 
-  private void unregister(Slot s) {
+  /** Every free region, taken out of the pool (called holding its lock). */
+  private List<Slot> takeFree() {
+    List<Slot> taken = new ArrayList<>();
+    for (ArrayDeque<Slot> d : free.values()) {
+      taken.addAll(d);
+    }
+    free.clear();
+    owned.removeAll(taken);
+    return taken;
+  }
+
+  /** Unregisters {@code s} without waiting and unmaps it here. */
+  private void drop(Slot s) {
+    unregister(s, false);
+    SharedMemoryFiles.unmap(s.memory);
+  }
+
+  /** Unregisters {@code s} with the sidecar, waiting for its answer or not; failures logged. */
+  private void unregister(Slot s, boolean wait) {
+    SystemSharedMemoryUnregisterRequest request =
+        SystemSharedMemoryUnregisterRequest.newBuilder().setName(s.name).build();
     try {
-      GRPCInferenceServiceGrpc.newStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
-          .systemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest.newBuilder()
-              .setName(s.name).build(), IGNORE);
+      if (wait) {
+        GRPCInferenceServiceGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+            .systemSharedMemoryUnregister(request);
+      } else {
+        GRPCInferenceServiceGrpc.newStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+            .systemSharedMemoryUnregister(request, IGNORE);
+      }
     } catch (RuntimeException e) {
       LOG.debug("unregistering shared-memory region {} failed", s.name, e);
     }
@@ -327,21 +337,16 @@ final class SharedMemoryPool implements AutoCloseable {
    */
   @Override
   public void close() {
-    List<Slot> idle = new ArrayList<>();
+    List<Slot> idle;
     synchronized (this) {
       if (closed) {
         return;
       }
       closed = true;
-      for (ArrayDeque<Slot> d : free.values()) {
-        idle.addAll(d);
-      }
-      free.clear();
-      owned.removeAll(idle);
+      idle = takeFree();
     }
     for (Slot s : idle) {
-      unregister(s);
-      SharedMemoryFiles.unmap(s.memory);
+      drop(s);
     }
   }
 
