@@ -33,28 +33,23 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(180)
 class PrivateCacheIT {
-  private static final String PROPERTY = "sidecar.cache.dir";
   private static SparkSession spark;
-  private static String savedRoot;
+  private static TestCacheRoot caches;
   /** The native library directory of a clean run: what the connector unpacks itself. */
   private static Path genuine;
 
   @BeforeAll
   static void start() throws IOException {
-    savedRoot = System.getProperty(PROPERTY);
+    caches = new TestCacheRoot();
     spark = TestSpark.local("local[2]", "PrivateCacheIT");
-    privateRoot("native-ref");
+    caches.fresh("native-ref");
     genuine = nativePath(score("kinds_native_ref"));
     assertTrue(Files.isRegularFile(genuine.resolve("libonnxruntime4j_jni.so")), genuine.toString());
   }
 
   @AfterEach
   void restoreRoot() {
-    if (savedRoot == null) {
-      System.clearProperty(PROPERTY);
-    } else {
-      System.setProperty(PROPERTY, savedRoot);
-    }
+    caches.restore();
   }
 
   @AfterAll
@@ -64,7 +59,7 @@ class PrivateCacheIT {
 
   @Test
   void plantedGarbageInTheNativeLibraryDirectoryIsReplacedNotLoaded() throws IOException {
-    Path root = privateRoot("native-garbage");
+    Path root = caches.fresh("native-garbage");
     Path planted = Files.createDirectories(root.resolve("onnxruntime-native")
         .resolve(genuine.getFileName()));
     for (Path lib : list(genuine)) {
@@ -76,7 +71,7 @@ class PrivateCacheIT {
 
   @Test
   void aNativeLibraryDirectoryWritableByOthersIsReplacedNotLoaded() throws IOException {
-    Path root = privateRoot("native-writable");
+    Path root = caches.fresh("native-writable");
     Path planted = plantCopy(root);
     Files.setPosixFilePermissions(planted, PosixFilePermissions.fromString("rwxrwxrwx"));
     Path used = nativePath(score("kinds_native_writable"));
@@ -87,7 +82,7 @@ class PrivateCacheIT {
   @Test
   void aNativeLibraryDirectoryOfAnotherUserIsReplacedNotLoaded() throws IOException {
     assumeTrue("root".equals(System.getProperty("user.name")), "needs root to chown");
-    Path root = privateRoot("native-foreign");
+    Path root = caches.fresh("native-foreign");
     Path planted = plantCopy(root);
     UserPrincipal nobody = planted.getFileSystem().getUserPrincipalLookupService()
         .lookupPrincipalByName("nobody");
@@ -107,7 +102,7 @@ class PrivateCacheIT {
   void aRunCreatesOnlyPrivateDirectoriesAndFiles() throws IOException {
     Path root = Files.createDirectories(Path.of("target", "tmp").toAbsolutePath())
         .resolve("p-" + System.nanoTime());
-    System.setProperty(PROPERTY, root.toString());
+    caches.use(root);
     long pid = score("kinds_private");
     List<String> problems = new ArrayList<>();
     try (Stream<Path> all = Files.walk(root)) {
@@ -171,15 +166,6 @@ class PrivateCacheIT {
     try (Stream<Path> files = Files.list(dir)) {
       return files.filter(f -> f.getFileName().toString().startsWith("lib")).toList();
     }
-  }
-
-  /** A new cache root, private and already there, that the connector uses from now on. */
-  private static Path privateRoot(String name) throws IOException {
-    Path root = Files.createDirectories(Path.of("target", "tmp", name + "-" + System.nanoTime())
-        .toAbsolutePath());
-    Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx------"));
-    System.setProperty(PROPERTY, root.toString());
-    return root;
   }
 
   /** Scores five rows with a bundle of its own (so a sidecar of its own); returns its pid. */

@@ -9,7 +9,6 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -28,32 +27,24 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(180)
 class TamperedCacheIT {
-  private static final String PROPERTY = "sidecar.cache.dir";
   private static SparkSession spark;
-  private static String savedRoot;
+  private static TestCacheRoot cache;
 
   @BeforeAll
   static void start() {
-    savedRoot = System.getProperty(PROPERTY);
+    cache = new TestCacheRoot();
     spark = TestSpark.local("local[2]", "TamperedCacheIT");
   }
 
   @AfterAll
   static void stop() {
-    if (savedRoot == null) {
-      System.clearProperty(PROPERTY);
-    } else {
-      System.setProperty(PROPERTY, savedRoot);
-    }
+    cache.restore();
     spark.stop();
   }
 
   @Test
   void aCachedModelChangedInPlaceIsUnpackedAgain() throws Exception {
-    Path root = Files.createDirectories(Path.of("target", "tmp", "tamper-" + System.nanoTime())
-        .toAbsolutePath());
-    Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx------"));
-    System.setProperty(PROPERTY, root.toString());
+    Path root = cache.fresh("tamper");
     // A bundle of its own: no sidecar from another test serves it from another cache.
     TestBundles.Built bundle = TestBundles.kinds("kinds_tamper", "1.0.0");
     scoreAndCheck(bundle);

@@ -37,32 +37,19 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(240)
 class VerifyOnceTest {
-  private static final String PROPERTY = "sidecar.cache.dir";
   private static SparkSession spark;
-  private static String savedRoot;
+  private static TestCacheRoot caches;
 
   @BeforeAll
   static void start() {
-    savedRoot = System.getProperty(PROPERTY);
+    caches = new TestCacheRoot();
     spark = TestSpark.local("local[2]", "VerifyOnceTest");
   }
 
   @AfterAll
   static void stop() {
-    if (savedRoot == null) {
-      System.clearProperty(PROPERTY);
-    } else {
-      System.setProperty(PROPERTY, savedRoot);
-    }
+    caches.restore();
     spark.stop();
-  }
-
-  private static Path freshCache(String name) throws Exception {
-    Path root = Files.createDirectories(Path.of("target", "tmp", name + "-" + System.nanoTime())
-        .toAbsolutePath());
-    Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx------"));
-    System.setProperty(PROPERTY, root.toString());
-    return root;
   }
 
   private static long contentBytes(Path archive) {
@@ -94,7 +81,7 @@ class VerifyOnceTest {
 
   @Test
   void theDriverHashesOnceTheExecutorOnceAndTheSidecarNot() throws Exception {
-    Path cache = freshCache("verify-once");
+    Path cache = caches.fresh("verify-once");
     // A bundle of its own: no sidecar of another test serves its digest.
     TestBundles.Built bundle = TestBundles.kinds("verify_once", "1.0.0");
     long size = contentBytes(bundle.archive());
@@ -167,7 +154,7 @@ class VerifyOnceTest {
   @Test
   @EveryLine
   void aFileChangedAfterTheDriverVerifiedItFailsOnTheDriverAgain() throws Exception {
-    freshCache("verify-changed");
+    caches.fresh("verify-changed");
     TestBundles.Built bundle = TestBundles.kinds("verify_changed", "1.0.0");
     Path flipped = TestBundles.root().resolve("verify_changed-flipped.bundle");
     Path cut = TestBundles.root().resolve("verify_changed-cut.bundle");
