@@ -27,11 +27,7 @@ class CacheVerificationTest {
   Path tmp;
 
   private Path archive() {
-    Path a = tmp.resolve("iris.bundle");
-    if (!Files.exists(a)) {
-      TestBundles.buildIris(tmp.resolve("work"), "iris", "1", TestBundles.T0, a);
-    }
-    return a;
+    return TestBundles.irisArchive(tmp, tmp.resolve("iris.bundle"));
   }
 
   /** Flips one byte in the middle of {@code file}, in place; the size stays the same. */

@@ -27,11 +27,7 @@ class HashOnceTest {
   Path tmp;
 
   private Path archive() {
-    Path a = tmp.resolve("iris.bundle");
-    if (!Files.exists(a)) {
-      TestBundles.buildIris(tmp.resolve("work"), "iris", "1", TestBundles.T0, a);
-    }
-    return a;
+    return TestBundles.irisArchive(tmp, tmp.resolve("iris.bundle"));
   }
 
   private static long contentBytes(Manifest m) {

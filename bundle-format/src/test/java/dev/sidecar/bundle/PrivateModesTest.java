@@ -48,11 +48,7 @@ class PrivateModesTest {
   }
 
   private Path archive() {
-    Path a = tmp.resolve("in").resolve("iris.bundle");
-    if (!Files.exists(a)) {
-      TestBundles.buildIris(tmp.resolve("work"), "iris", "1", TestBundles.T0, a);
-    }
-    return a;
+    return TestBundles.irisArchive(tmp, tmp.resolve("in").resolve("iris.bundle"));
   }
 
   @Test

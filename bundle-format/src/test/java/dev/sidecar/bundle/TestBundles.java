@@ -74,6 +74,17 @@ final class TestBundles {
     return BundleBuilder.fromSpec(yaml).version(version).createdAt(createdAt).build(out);
   }
 
+  /**
+   * The iris bundle (iris 1, built at {@link #T0}) at {@code archive}, built in {@code tmp}'s
+   * {@code work} directory the first time it is asked for.
+   */
+  static Path irisArchive(Path tmp, Path archive) {
+    if (!Files.exists(archive)) {
+      buildIris(tmp.resolve("work"), "iris", "1", T0, archive);
+    }
+    return archive;
+  }
+
   /** Files under {@code dir} whose name contains "tmp", "unpack" or "trash" (leftovers). */
   static List<Path> leftovers(Path dir) {
     if (!Files.isDirectory(dir)) {

@@ -3,11 +3,8 @@ package dev.sidecar.spark;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.sidecar.bundle.BundleArchive;
-import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.testkit.MiniHdfs;
-import dev.sidecar.testkit.OnnxModels;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
@@ -56,7 +53,7 @@ class RemoteBundleBenchIT {
     long mb = Long.getLong("sidecar.bench.remoteMb", 500);
     Path dir = TestBundles.root().resolve("remote-bench-" + mb);
     Path archive = dir.resolve("remote_bench.bundle");
-    BundleInfo info = bundle(dir, archive, mb);
+    BundleInfo info = TestBundles.largeLookup("remote_bench", dir, archive, mb, SEED);
     List<Path> cp = TestClasspath.prepareSparkHome(Path.of(System.getenv("SPARK_HOME")));
 
     Process hdfs = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java")
@@ -92,21 +89,6 @@ class RemoteBundleBenchIT {
         hdfs.destroyForcibly();
       }
     }
-  }
-
-  private static BundleInfo bundle(Path dir, Path archive, long mb) throws Exception {
-    if (Files.isRegularFile(archive)) {
-      return BundleArchive.peek(archive);
-    }
-    Files.createDirectories(dir);
-    OnnxModels.writeLargeModel(dir.resolve("large.onnx"), mb << 20, SEED);
-    Files.writeString(dir.resolve("bundle.yaml"), "name: remote_bench\nversion: \"1\"\n"
-        + "models:\n  - name: large\n    path: large.onnx\n"
-        + "apis:\n  - name: lookup\n    model: large\n    input: {kind: series, column: index,"
-        + " model_input: index, dtype: int64}\n    outputs: [{name: y, from: y}]\n");
-    BundleInfo info = BundleBuilder.fromSpec(dir.resolve("bundle.yaml")).build(archive);
-    Files.delete(dir.resolve("large.onnx"));
-    return info;
   }
 
   private static String measure(String source, String ref, BundleInfo info, List<Path> cp)

@@ -137,6 +137,28 @@ public final class TestBundles {
     }
   }
 
+  /**
+   * The archive at {@code archive} of bundle {@code name} version 1: one model of about
+   * {@code mb} MiB (a lookup table, {@code OnnxModels.writeLargeModel} with {@code seed}) behind
+   * API {@code lookup} (int64 column {@code index} in, {@code y} out), built in {@code dir}
+   * unless the archive is already there (the on-demand benchmarks keep it between runs).
+   */
+  public static BundleInfo largeLookup(String name, Path dir, Path archive, long mb, long seed)
+      throws IOException {
+    if (Files.isRegularFile(archive)) {
+      return dev.sidecar.bundle.BundleArchive.peek(archive);
+    }
+    Files.createDirectories(dir);
+    OnnxModels.writeLargeModel(dir.resolve("large.onnx"), mb << 20, seed);
+    Files.writeString(dir.resolve("bundle.yaml"), "name: " + name + "\nversion: \"1\"\n"
+        + "models:\n  - name: large\n    path: large.onnx\n"
+        + "apis:\n  - name: lookup\n    model: large\n    input: {kind: series, column: index,"
+        + " model_input: index, dtype: int64}\n    outputs: [{name: y, from: y}]\n");
+    BundleInfo info = BundleBuilder.fromSpec(dir.resolve("bundle.yaml")).build(archive);
+    Files.delete(dir.resolve("large.onnx"));
+    return info;
+  }
+
   private static synchronized BundleInfo buildOnce(Path yaml, Path archive) {
     try {
       Files.createDirectories(archive.getParent());

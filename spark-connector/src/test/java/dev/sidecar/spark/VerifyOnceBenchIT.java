@@ -3,14 +3,11 @@ package dev.sidecar.spark;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.sidecar.bundle.Bundle;
-import dev.sidecar.bundle.BundleArchive;
-import dev.sidecar.bundle.BundleBuilder;
 import dev.sidecar.bundle.BundleInfo;
 import dev.sidecar.bundle.BundleStore;
 import dev.sidecar.bundle.FileEntry;
 import dev.sidecar.bundle.files.Digests;
 import dev.sidecar.testkit.LoopbackHttpServer;
-import dev.sidecar.testkit.OnnxModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -62,7 +59,7 @@ class VerifyOnceBenchIT {
     long mb = Long.getLong("sidecar.bench.verifyMb", 400);
     Path dir = TestBundles.root().resolve("verify-bench-" + mb);
     Path archive = dir.resolve("verify_bench.bundle");
-    BundleInfo info = bundle(dir, archive, mb);
+    BundleInfo info = TestBundles.largeLookup("verify_bench", dir, archive, mb, SEED);
     contentBytes = info.manifest().files().stream().mapToLong(FileEntry::size).sum();
     Path work = Files.createDirectories(dir.resolve("run-" + System.nanoTime()));
     String savedCache = System.getProperty("sidecar.cache.dir");
@@ -142,20 +139,5 @@ class VerifyOnceBenchIT {
     } else {
       System.setProperty(property, value);
     }
-  }
-
-  private static BundleInfo bundle(Path dir, Path archive, long mb) throws Exception {
-    if (Files.isRegularFile(archive)) {
-      return BundleArchive.peek(archive);
-    }
-    Files.createDirectories(dir);
-    OnnxModels.writeLargeModel(dir.resolve("large.onnx"), mb << 20, SEED);
-    Files.writeString(dir.resolve("bundle.yaml"), "name: verify_bench\nversion: \"1\"\n"
-        + "models:\n  - name: large\n    path: large.onnx\n"
-        + "apis:\n  - name: lookup\n    model: large\n    input: {kind: series, column: index,"
-        + " model_input: index, dtype: int64}\n    outputs: [{name: y, from: y}]\n");
-    BundleInfo info = BundleBuilder.fromSpec(dir.resolve("bundle.yaml")).build(archive);
-    Files.delete(dir.resolve("large.onnx"));
-    return info;
   }
 }
